@@ -1,0 +1,86 @@
+"""Request and response schemas (marshmallow); the OpenAPI document comes from these."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from vaporforge import defaults
+from vaporforge.states import LoginMode, SessionState
+
+_MODES = [m.value for m in LoginMode]
+_STATES = [s.value for s in SessionState]
+
+
+class StrictSchema(Schema):
+    class Meta:
+        ordered = True
+
+
+class ErrorDetailSchema(StrictSchema):
+    code = fields.String(required=True, metadata={"description": "stable snake_case code"})
+    message = fields.String(required=True, metadata={"description": "for humans"})
+
+
+class ErrorSchema(StrictSchema):
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class CreateSessionSchema(StrictSchema):
+    mode = fields.String(load_default=LoginMode.OAUTH.value, validate=validate.OneOf(_MODES),
+                         metadata={"description": "which CLI login to run"})
+
+
+class SessionCreatedSchema(StrictSchema):
+    session_id = fields.String(required=True)
+    session_token = fields.String(required=True, metadata={
+        "description": "bearer token for every call on this session; shown once"})
+    state = fields.String(required=True, validate=validate.OneOf(_STATES))
+    mode = fields.String(required=True, validate=validate.OneOf(_MODES))
+    expires_at = fields.DateTime(required=True, format="%Y-%m-%dT%H:%M:%SZ")
+    poll_after_ms = fields.Integer(required=True)
+
+
+class SessionStatusSchema(StrictSchema):
+    session_id = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(_STATES))
+    mode = fields.String(required=True, validate=validate.OneOf(_MODES))
+    oauth_url = fields.String(required=True, allow_none=True, metadata={
+        "description": "the CLI's sign-in address, while it waits for a code"})
+    error = fields.Nested(ErrorDetailSchema, required=True, allow_none=True)
+    expires_at = fields.DateTime(required=True, format="%Y-%m-%dT%H:%M:%SZ")
+    poll_after_ms = fields.Integer(required=True)
+
+
+class SubmitCodeSchema(StrictSchema):
+    code = fields.String(required=True, metadata={
+        "description": "the code the sign-in page showed (code#state)"})
+
+    @validates("code")
+    def _check(self, value: str, **_: object) -> None:
+        if not value.strip():
+            raise ValidationError("The code is empty.")
+        if len(value.encode("utf-8")) > defaults.MAX_CODE_BYTES:
+            raise ValidationError(f"The code is longer than {defaults.MAX_CODE_BYTES} bytes.")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value.strip()):
+            raise ValidationError("The code contains control characters.")
+
+
+class CodeAcceptedSchema(StrictSchema):
+    state = fields.String(required=True, validate=validate.OneOf(_STATES))
+
+
+class CredentialsSchema(StrictSchema):
+    mode = fields.String(required=True, validate=validate.OneOf(_MODES))
+    credentials = fields.Dict(required=True, metadata={
+        "description": "oauth/console: the CLI's .credentials.json object; "
+                       "setup-token: {\"oauth_token\": \"sk-ant-oat01-…\"}"})
+
+
+class HealthSchema(StrictSchema):
+    status = fields.String(required=True)
+
+
+class ReadySchema(StrictSchema):
+    status = fields.String(required=True)
+    redis = fields.String(required=True)
+    cli_versions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)

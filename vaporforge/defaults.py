@@ -1,0 +1,49 @@
+"""Every default the broker uses, in one place (TTLs in seconds)."""
+
+from __future__ import annotations
+
+SESSION_TTL = 900
+"""How long a login session may live, from creation to the end of the code wait."""
+
+CREDENTIALS_TTL = 120
+"""How long a ready credential payload waits in Redis for its one claim."""
+
+CODE_WAIT_TIMEOUT = 600
+"""How long a worker waits for the user's code after publishing the URL."""
+
+URL_TIMEOUT = 30
+"""How long the CLI may take, from spawn, to print its sign-in URL."""
+
+EXCHANGE_TIMEOUT = 45
+"""How long the CLI may take to answer a pasted code (its own limit is 30 s)."""
+
+RECORD_GRACE = 300
+"""How long a session record outlives its end, so a poll can still read the outcome."""
+
+HEARTBEAT_TTL = 15
+"""A live session whose owning worker has not renewed this for so long is lost."""
+
+CODE_POLL_INTERVAL = 2
+"""Longest single blocking pop on the code list; bounds how fast cancel/expiry is seen."""
+
+REAP_INTERVAL = 30
+"""How often each worker sweeps for orphaned login processes and containers."""
+
+POLL_AFTER_MS = 1000
+"""What the API tells the browser to wait between status polls."""
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_CODE_BYTES = 512
+
+WORKER_CONCURRENCY = 32
+"""Threads per worker process; each waiting login holds one (and ~150 MB of CLI)."""
+
+LOGIN_COMMAND = "claude"
+KEY_PREFIX = "vf"
+PTY_COLUMNS = 500
+PTY_ROWS = 50
+
+RUN_LOGIN_TASK = "vaporforge.run_login"
+LOGIN_QUEUE = "vaporforge.logins"
+CLI_VERSION_TTL = 3600
+"""How long a worker's report of its CLI version stays in Redis (renewed by the reaper)."""

@@ -1,0 +1,25 @@
+"""Every Redis key name the broker uses is built here and nowhere else.
+
+Keys hold only the prefix, a kind and the session id; never a secret.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class KeyKind(StrEnum):
+    SESSION = "session"      # hash: the session record
+    CODE = "code"            # list: code hand-off from any API process to the owning worker
+    PAYLOAD = "payload"      # string: the one-time credential payload
+    HEARTBEAT = "heartbeat"  # string: the owning worker's liveness
+    LIVE = "live"            # sorted set: ids of sessions not yet ended, by expiry
+    CLI_VERSION = "cli_version"  # string per runtime name: the CLI's --version, for /readyz
+
+
+def key_for(prefix: str, kind: KeyKind, session_id: str = "") -> str:
+    if kind is KeyKind.LIVE:
+        return f"{prefix}:{kind.value}"
+    if not session_id:
+        raise ValueError(f"{kind.value} keys need an id")
+    return f"{prefix}:{kind.value}:{session_id}"

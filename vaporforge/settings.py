@@ -1,0 +1,123 @@
+"""The one frozen settings object, read from the environment once and passed in."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from vaporforge import defaults
+from vaporforge.errors import BrokerError
+
+
+class ConfigError(BrokerError):
+    code = "config_error"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _with_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def _db_of(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = "redis://127.0.0.1:6379/1"
+    runtime: str = "local"
+    login_command: tuple[str, ...] = (defaults.LOGIN_COMMAND,)
+    login_env: Mapping[str, str] = field(default_factory=dict)
+    session_ttl: int = defaults.SESSION_TTL
+    credentials_ttl: int = defaults.CREDENTIALS_TTL
+    code_wait_timeout: int = defaults.CODE_WAIT_TIMEOUT
+    url_timeout: int = defaults.URL_TIMEOUT
+    exchange_timeout: int = defaults.EXCHANGE_TIMEOUT
+    heartbeat_ttl: int = defaults.HEARTBEAT_TTL
+    worker_concurrency: int = defaults.WORKER_CONCURRENCY
+    work_dir: str = "/tmp/vaporforge"
+    key_prefix: str = defaults.KEY_PREFIX
+    login_image: str = "vaporforge/login:latest"
+    docker_network: str = "bridge"
+    docker_runtime: str | None = None
+    docker_memory: str = "512m"
+    docker_cpus: float = 1.0
+    docker_pids: int = 256
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from ``env`` (usually ``os.environ``); raises ConfigError."""
+        redis_url = env.get("REDIS_URL", "").strip() or cls.redis_url
+        broker_url = env.get("VF_BROKER_URL", "").strip() or _with_db(
+            redis_url, (_db_of(redis_url) + 1) % 16)
+        runtime = env.get("VF_RUNTIME", "local").strip() or "local"
+        if runtime not in ("local", "docker"):
+            raise ConfigError(f"VF_RUNTIME must be local or docker, got {runtime!r}")
+        command = tuple(shlex.split(env.get("VF_LOGIN_COMMAND", defaults.LOGIN_COMMAND)))
+        if not command:
+            raise ConfigError("VF_LOGIN_COMMAND must name the CLI executable")
+        login_env = {}
+        for pair in shlex.split(env.get("VF_LOGIN_ENV", "")):
+            name, sep, value = pair.partition("=")
+            if not sep or not name:
+                raise ConfigError("VF_LOGIN_ENV must be space-separated NAME=VALUE pairs")
+            login_env[name] = value
+        values: dict[str, Any] = dict(
+            redis_url=redis_url,
+            broker_url=broker_url,
+            runtime=runtime,
+            login_command=command,
+            login_env=login_env,
+            session_ttl=_int(env, "VF_SESSION_TTL", defaults.SESSION_TTL),
+            credentials_ttl=_int(env, "VF_CREDENTIALS_TTL", defaults.CREDENTIALS_TTL),
+            code_wait_timeout=_int(env, "VF_CODE_WAIT_TIMEOUT", defaults.CODE_WAIT_TIMEOUT),
+            url_timeout=_int(env, "VF_URL_TIMEOUT", defaults.URL_TIMEOUT),
+            exchange_timeout=_int(env, "VF_EXCHANGE_TIMEOUT", defaults.EXCHANGE_TIMEOUT),
+            worker_concurrency=_int(env, "VF_WORKER_CONCURRENCY",
+                                    defaults.WORKER_CONCURRENCY),
+            work_dir=env.get("VF_WORK_DIR", "").strip() or cls.work_dir,
+            key_prefix=env.get("VF_KEY_PREFIX", "").strip() or defaults.KEY_PREFIX,
+            login_image=env.get("VF_LOGIN_IMAGE", "").strip() or cls.login_image,
+            docker_network=env.get("VF_DOCKER_NETWORK", "").strip() or cls.docker_network,
+            docker_runtime=env.get("VF_DOCKER_RUNTIME", "").strip() or None,
+            docker_memory=env.get("VF_DOCKER_MEMORY", "").strip() or cls.docker_memory,
+            docker_pids=_int(env, "VF_DOCKER_PIDS", cls.docker_pids),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **changes)

@@ -1,0 +1,118 @@
+"""LoginDriver: talks to one CLI process through a pexpect child.
+
+The only module that reads from or writes to the CLI. All judgement about what
+the output means lives in :mod:`vaporforge.cli_output`; this module only moves
+bytes and keeps time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pexpect
+from pexpect.spawnbase import SpawnBase
+
+from vaporforge import cli_output
+from vaporforge.cli_output import Answer, Failed
+from vaporforge.errors import LoginFailed
+from vaporforge.redact import redact
+from vaporforge.states import LoginMode
+
+_READ_SIZE = 65536
+_READ_SLICE = 0.2
+
+
+@dataclass(frozen=True)
+class Exited:
+    """The CLI ended by itself after a code was typed."""
+    status: int | None
+
+
+class LoginDriver:
+    def __init__(self, child: SpawnBase, mode: LoginMode,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.child = child
+        self.mode = mode
+        self.clock = clock
+        self.output = ""
+        self.eof = False
+
+    def _read(self, timeout: float) -> bool:
+        """Read what the CLI wrote within ``timeout``; False once it has ended."""
+        if self.eof:
+            return False
+        try:
+            self.output += self.child.read_nonblocking(_READ_SIZE, timeout=max(timeout, 0))
+        except pexpect.TIMEOUT:
+            pass
+        except pexpect.EOF:
+            self.eof = True
+        return not self.eof
+
+    def exit_status(self) -> int | None:
+        """The CLI's exit status once it has ended (None if unknown or running)."""
+        wait = getattr(self.child, "wait", None)
+        if not self.eof or wait is None:
+            return None
+        try:
+            status = wait()
+        except Exception:  # noqa: BLE001 - fdspawn and reaped children have no status
+            return getattr(self.child, "exitstatus", None)
+        return status if isinstance(status, int) else None
+
+    def exited_error(self) -> LoginFailed:
+        words = redact(cli_output.last_words(self.output))
+        detail = f": {words}" if words else ""
+        return LoginFailed("cli_exited", f"The Claude CLI ended before finishing{detail}")
+
+    def read_url(self, timeout: float) -> str:
+        """Wait for the sign-in URL and for the prompt that takes the code."""
+        deadline = self.clock() + timeout
+        while True:
+            url, refused = cli_output.sign_in_url(self.output)
+            ready = cli_output.prompt_ready(self.output, self.mode)
+            if url and ready:
+                return url
+            if ready and not url:
+                why = refused[0] if refused else "no link in its output"
+                raise LoginFailed("url_not_found",
+                                  f"The CLI showed no usable sign-in address ({why}).")
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                raise LoginFailed("url_not_found",
+                                  f"The CLI showed no sign-in address within {timeout:g} s.")
+            if not self._read(min(remaining, _READ_SLICE)):
+                raise self.exited_error()
+
+    def alive(self) -> bool:
+        """Drain pending output without waiting; False once the CLI has ended."""
+        return self._read(0)
+
+    def submit(self, code: str, timeout: float) -> Answer | Exited:
+        """Type ``code`` and Enter, then wait for the CLI's answer."""
+        mark = len(self.output)
+        deadline = self.clock() + timeout
+        self.child.send(code)
+        if self.mode is LoginMode.SETUP_TOKEN:
+            # Ink redraws the box as keys arrive; wait for the tail of the code to
+            # show before Enter so the TUI has taken every keystroke.
+            tail = code[-8:]
+            while tail not in cli_output.screen_text(self.output[mark:]):
+                if self.clock() >= deadline or not self._read(_READ_SLICE):
+                    break
+        self.child.send("\r")
+        while True:
+            answer = cli_output.classify_answer(self.output[mark:], self.mode)
+            if answer is not None:
+                return answer
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return Failed(f"The CLI did not answer within {timeout:g} s.")
+            if not self._read(min(remaining, _READ_SLICE)):
+                answer = cli_output.classify_answer(self.output[mark:], self.mode)
+                return answer if answer is not None else Exited(self.exit_status())
+
+    def version_line(self) -> str:
+        return cli_output.last_words(self.output)

@@ -1,0 +1,57 @@
+"""One thread per worker process renews the heartbeat of every login it owns.
+
+A login can sit inside one blocking CLI call (the URL, the code exchange) for
+longer than the heartbeat TTL, so the beat cannot come from the login loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+from vaporforge.store import SessionStore
+
+log = logging.getLogger("vaporforge.heartbeat")
+
+
+class Heartbeats:
+    def __init__(self, store: SessionStore, owner: str, ttl: int) -> None:
+        self.store = store
+        self.owner = owner
+        self.ttl = ttl
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def hold(self, session_id: str) -> Iterator[None]:
+        """Beat for ``session_id`` while the block runs; drop the beat after."""
+        self.store.beat(session_id, self.owner, self.ttl)
+        with self._lock:
+            self._held.add(session_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vf-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.discard(session_id)
+            self.store.drop_heartbeat(session_id)
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(self.ttl / 3, 0.5)):
+            with self._lock:
+                held = list(self._held)
+            for session_id in held:
+                try:
+                    self.store.beat(session_id, self.owner, self.ttl)
+                except Exception:  # noqa: BLE001 - Redis blips; the next beat retries
+                    log.warning("heartbeat for %s failed", session_id)
+
+    def close(self) -> None:
+        self._stop.set()

@@ -1,0 +1,161 @@
+"""run_login: one login from start to end, owned by one worker thread.
+
+Plain code over the store, a runtime and the driver, so it runs the same under
+Celery and in tests. Contract: whatever happens, the CLI place is stopped, the
+heartbeat dropped, and the session left in a state that tells the user why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from vaporforge import defaults
+from vaporforge.cli_output import Failed, Rejected, TokenPrinted
+from vaporforge.errors import BrokerError, LoginFailed
+from vaporforge.redact import redact
+from vaporforge.settings import Settings
+from vaporforge.states import Event, InvalidTransition, LoginMode, SessionState
+from vaporforge.store import WAKE, SessionNotFound, SessionRecord, SessionStore
+from worker.driver import Exited, LoginDriver
+from worker.heartbeat import Heartbeats
+from worker.runtimes.base import LoginPlace, Runtime, SpawnSpec
+
+log = logging.getLogger("vaporforge.login")
+
+CREDENTIALS_FILE = ".claude/.credentials.json"
+BASE_ENV = {
+    "TERM": "xterm-256color",
+    "LANG": "C.UTF-8",
+    "CLAUDE_CODE_FULL_SIGN_IN_LINK": "1",
+    "BROWSER": "true",  # a harmless command: the CLI's own browser launch does nothing
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+}
+
+
+@dataclass
+class LoginContext:
+    settings: Settings
+    store: SessionStore
+    runtime: Runtime
+    heartbeats: Heartbeats
+    shutting_down: threading.Event
+
+
+def spawn_spec(settings: Settings, mode: LoginMode) -> SpawnSpec:
+    return SpawnSpec(argv=(*settings.login_command, *mode.cli_args),
+                     env={**BASE_ENV, **settings.login_env},
+                     cols=defaults.PTY_COLUMNS, rows=defaults.PTY_ROWS)
+
+
+def run_login(ctx: LoginContext, session_id: str) -> SessionState | None:
+    """Drive one session; returns its final state as this worker left it."""
+    store = ctx.store
+    record = store.get(session_id)
+    if record is None or record.state is not SessionState.STARTING:
+        log.info("session %s not startable (%s)", session_id, record and record.state.value)
+        return record.state if record else None
+    if store.now() >= record.expires_at:
+        return _finish(store, session_id, Event.EXPIRED, "expired", "The login session expired.")
+    if not store.take_ownership(session_id, ctx.heartbeats.owner):
+        log.warning("session %s already owned by another worker", session_id)
+        return record.state
+    with ctx.heartbeats.hold(session_id):
+        return _drive(ctx, record)
+
+
+def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
+    store, session_id = ctx.store, record.session_id
+    place: LoginPlace | None = None
+    try:
+        place = ctx.runtime.start(session_id, record.expires_at)
+        driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, record.mode)), record.mode)
+        url = driver.read_url(ctx.settings.url_timeout)
+        store.transition(session_id, Event.URL_PUBLISHED, oauth_url=url)
+        log.info("session %s awaiting code", session_id)
+        return _await_codes(ctx, record, driver, place)
+    except LoginFailed as exc:
+        return _finish(store, session_id, Event.FAILED, exc.code, exc.message)
+    except (InvalidTransition, SessionNotFound):
+        # Someone else ended the session (cancel, expiry): nothing left to record.
+        current = store.get(session_id)
+        return current.state if current else None
+    except BrokerError as exc:
+        log.warning("session %s runtime error: %s", session_id, exc.code)
+        return _finish(store, session_id, Event.FAILED, exc.code, exc.message)
+    except Exception:
+        log.exception("session %s crashed", session_id)
+        return _finish(store, session_id, Event.FAILED, "internal_error",
+                       "The login failed because of an error on our side.")
+    finally:
+        if place is not None:
+            place.stop()
+        store.drop_codes(session_id)
+
+
+def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
+                 place: LoginPlace) -> SessionState | None:
+    store, settings, sid = ctx.store, ctx.settings, record.session_id
+    wait_until = min(time.time() + settings.code_wait_timeout, record.expires_at)
+    while True:
+        now = time.time()
+        if now >= record.expires_at:
+            return _finish(store, sid, Event.EXPIRED, "expired", "The login session expired.")
+        if now >= wait_until:
+            return _finish(store, sid, Event.FAILED, "timeout",
+                           "No code was pasted in time.")
+        if ctx.shutting_down.is_set():
+            return _finish(store, sid, Event.FAILED, "worker_lost",
+                           "The worker running this login shut down.")
+        if not driver.alive():
+            raise driver.exited_error()
+        item = store.wait_code(sid, min(defaults.CODE_POLL_INTERVAL, max(wait_until - now, 0.1)))
+        current = store.get(sid)
+        if current is None or current.state.terminal:
+            return current.state if current else None
+        if item is None or item == WAKE:
+            continue
+        if current.state is not SessionState.VERIFYING:
+            continue  # a stale code for an attempt already answered
+        answer = driver.submit(item, settings.exchange_timeout)
+        del item
+        if isinstance(answer, Rejected):
+            store.transition(sid, Event.CODE_REJECTED, error_code="invalid_code",
+                             error_message=redact(answer.sentence))
+            continue
+        if isinstance(answer, Failed):
+            return _finish(store, sid, Event.FAILED, "exchange_failed",
+                           redact(f"Couldn't log in: {answer.reason}"))
+        payload = _payload(record.mode, answer, place)
+        store.put_payload(sid, payload, settings.credentials_ttl)
+        store.transition(sid, Event.SUCCEEDED, error_code="", error_message="", oauth_url="")
+        log.info("session %s ready", sid)
+        return SessionState.READY
+
+
+def _payload(mode: LoginMode, answer: TokenPrinted | Exited, place: LoginPlace) -> str:
+    if isinstance(answer, TokenPrinted):
+        return json.dumps({"mode": mode.value, "credentials": {"oauth_token": answer.token}})
+    if answer.status not in (0, None):
+        raise LoginFailed("exchange_failed", f"The CLI ended with status {answer.status}.")
+    raw = place.read_file(CREDENTIALS_FILE)
+    if raw is None:
+        raise LoginFailed("exchange_failed", "The CLI finished but wrote no credentials.")
+    try:
+        credentials = json.loads(raw)
+    except ValueError:
+        raise LoginFailed("exchange_failed", "The CLI wrote credentials we cannot read.") from None
+    return json.dumps({"mode": mode.value, "credentials": credentials})
+
+
+def _finish(store: SessionStore, sid: str, event: Event, code: str,
+            message: str) -> SessionState | None:
+    try:
+        return store.transition(sid, event, error_code=code, error_message=message).state
+    except (InvalidTransition, SessionNotFound):
+        current = store.get(sid)
+        return current.state if current else None

@@ -1,0 +1,21 @@
+"""Sweeps for what a crashed worker or a silent browser left behind."""
+
+from __future__ import annotations
+
+import logging
+
+from vaporforge.store import SessionStore
+from worker.runtimes.base import Runtime
+
+log = logging.getLogger("vaporforge.reaper")
+
+
+def sweep(store: SessionStore, runtime: Runtime) -> int:
+    """Settle every live session (expiry, lost workers), then end the runtime
+    places of sessions that are no longer live."""
+    for session_id in store.live_session_ids():
+        store.settle(session_id)
+    ended = runtime.reap(store.live_session_ids())
+    if ended:
+        log.info("reaper ended %d orphaned login place(s)", ended)
+    return ended

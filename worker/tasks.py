@@ -1,0 +1,86 @@
+"""Thin Celery tasks over worker.login, plus worker lifecycle hooks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+import redis
+from celery import signals
+
+from vaporforge import defaults
+from vaporforge.redact import install_redaction
+from vaporforge.settings import Settings
+from vaporforge.store import SessionStore
+from worker import login, reaper
+from worker.celery_app import app
+from worker.heartbeat import Heartbeats
+from worker.runtimes.base import Runtime
+
+log = logging.getLogger("vaporforge.worker")
+_lock = threading.Lock()
+_context: login.LoginContext | None = None
+_stopping = threading.Event()
+
+
+def make_runtime(settings: Settings) -> Runtime:
+    if settings.runtime == "docker":
+        from worker.runtimes.docker_runtime import DockerRuntime
+        return DockerRuntime.from_settings(settings)
+    from worker.runtimes.local import LocalRuntime
+    return LocalRuntime(settings.work_dir)
+
+
+def context() -> login.LoginContext:
+    """The worker process's context, built once from the app's settings."""
+    global _context
+    with _lock:
+        if _context is None:
+            settings: Settings = app.vf_settings  # type: ignore[attr-defined]
+            client = redis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                          health_check_interval=30)
+            store = SessionStore(client, settings.key_prefix)
+            owner = f"{socket.gethostname()}:{os.getpid()}"
+            _context = login.LoginContext(
+                settings=settings, store=store, runtime=make_runtime(settings),
+                heartbeats=Heartbeats(store, owner, settings.heartbeat_ttl),
+                shutting_down=_stopping)
+        return _context
+
+
+@app.task(name=defaults.RUN_LOGIN_TASK, ignore_result=True)
+def run_login(session_id: str) -> str | None:
+    state = login.run_login(context(), session_id)
+    return state.value if state else None
+
+
+def _reap_forever(ctx: login.LoginContext, version: str) -> None:
+    while not _stopping.wait(defaults.REAP_INTERVAL):
+        try:
+            ctx.store.report_cli_version(ctx.runtime.name, version)
+            reaper.sweep(ctx.store, ctx.runtime)
+        except Exception:  # noqa: BLE001 - the next sweep tries again
+            log.exception("reaper sweep failed")
+
+
+@signals.after_setup_logger.connect
+def _redact_logs(logger: logging.Logger, **_: object) -> None:
+    install_redaction(logger)
+
+
+@signals.worker_ready.connect
+def _on_ready(**_: object) -> None:
+    ctx = context()
+    version = ctx.runtime.version(ctx.settings.login_command)
+    ctx.store.report_cli_version(ctx.runtime.name, version)
+    log.info("login CLI on %s runtime: %s", ctx.runtime.name, version)
+    reaper.sweep(ctx.store, ctx.runtime)
+    threading.Thread(target=_reap_forever, args=(ctx, version), name="vf-reaper",
+                     daemon=True).start()
+
+
+@signals.worker_shutting_down.connect
+def _on_shutdown(**_: object) -> None:
+    _stopping.set()
