@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The project's one test command. On a fresh Debian machine it installs what the
+# tests need (redis-server; a virtualenv with the locked packages; with Docker
+# tests on, docker.io and debootstrap, a private dockerd and the login images),
+# then runs ruff and pytest. Extra arguments go to pytest.
+#
+#   VF_DOCKER_TESTS=0|1   run the tests that need a Docker engine (default: 0)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${VF_VENV:-$ROOT/.venv}
+export VF_DOCKER_TESTS=${VF_DOCKER_TESTS:-0}
+
+apt_install() {
+  local missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  ((${#missing[@]})) || return 0
+  echo "== installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+apt_install redis-server:redis-server
+if [[ $VF_DOCKER_TESTS == 1 ]]; then
+  apt_install dockerd:docker.io debootstrap:debootstrap
+fi
+
+if [[ ! -x $VENV/bin/python ]]; then
+  echo "== creating virtualenv $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! cmp -s requirements.lock "$VENV/.requirements.lock"; then
+  echo "== installing locked packages"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.lock
+  cp requirements.lock "$VENV/.requirements.lock"
+fi
+export PATH="$VENV/bin:$PATH"
+
+echo "== ruff"
+ruff check .
+
+cleanup=()
+on_exit() { for step in "${cleanup[@]}"; do eval "$step" || true; done; }
+trap on_exit EXIT
+
+if [[ $VF_DOCKER_TESTS == 1 ]]; then
+  if [[ -z ${DOCKER_HOST:-} ]] && ! docker info >/dev/null 2>&1; then
+    eval "$(scripts/docker-engine.sh start)"
+    cleanup+=("scripts/docker-engine.sh stop")
+  fi
+  scripts/docker-engine.sh build
+fi
+
+echo "== pytest"
+python -m pytest "$@"

@@ -1,0 +1,162 @@
+"""CLI output parsing, against the recorded transcripts of the real CLI 2.1.332."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vaporforge import cli_output
+from vaporforge.cli_output import Failed, Rejected, TokenPrinted
+from vaporforge.states import LoginMode
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+
+
+def raw(name: str) -> str:
+    return (TRANSCRIPTS / f"{name}.raw").read_bytes().decode("utf-8", "replace")
+
+
+FULL_LOGIN = ("https://claude.com/cai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-"
+              "88ed-5944d1962f5e&response_type=code&redirect_uri=https%3A%2F%2Fplatform.claude."
+              "com%2Foauth%2Fcode%2Fcallback&scope=org%3Acreate_api_key+user%3Aprofile+user%3A"
+              "inference+user%3Asessions%3Aclaude_code+user%3Amcp_servers+user%3Afile_upload+"
+              "user%3Aplugins+user%3Aprivacy_consents%3Awrite+org%3Adesktop_config&code_challen"
+              "ge=2TJB7Q28VwCaMb_wp3R7qOjgU7oeVPwp-NlwsricHmg&code_challenge_method=S256&state="
+              "GAZRuSaABZr-Z6eBvj6YuA65HOB8bLYm2RHspuWFAuQ")
+FULL_SETUP = ("https://claude.com/cai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-"
+              "88ed-5944d1962f5e&response_type=code&redirect_uri=https%3A%2F%2Fplatform.claude."
+              "com%2Foauth%2Fcode%2Fcallback&scope=user%3Ainference&code_challenge=oBsynya0hNSO4y"
+              "R6Nrf2uMiETTyAJ4ATRGrG1Km_ZeU&code_challenge_method=S256&state=aN10qrTK03ieiz4Scl6"
+              "WIVOP4lhI_V3qBWmck_r8lUk")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("auth_login_fulllink", FULL_LOGIN),
+    ("setup_token_fulllink", FULL_SETUP),  # visible text wraps over two lines at 200 columns
+])
+def test_full_url_is_the_osc8_target(name, expected):
+    url, refused = cli_output.sign_in_url(raw(name))
+    assert url == expected
+    assert refused == []
+
+
+@pytest.mark.parametrize("name", ["auth_login_1", "auth_login_console", "setup_token_1",
+                                  "auth_login_badpaste", "setup_token_retry"])
+def test_short_links_are_refused(name):
+    url, refused = cli_output.sign_in_url(raw(name))
+    assert url is None
+    assert refused and all("short sign-in link" in why for why in refused)
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    (FULL_LOGIN, None),
+    (FULL_LOGIN.replace("https://claude.com/cai", "https://claude.ai"), None),
+    (FULL_LOGIN.replace("https://claude.com/cai", "https://platform.claude.com"), None),
+    (FULL_LOGIN.replace("https://", "http://"), "not https"),
+    (FULL_LOGIN.replace("claude.com/cai", "claude.com.evil.example/cai"),
+     "not a Claude sign-in host"),
+    (FULL_LOGIN.replace("claude.com/cai", "evil@claude.com/cai"), "not a Claude sign-in host"),
+    (FULL_LOGIN.replace("claude.com/cai", "claude.com:8443/cai"), "not a Claude sign-in host"),
+    (FULL_LOGIN.replace("/oauth/authorize", "/oauth/token"), "not an /oauth/authorize address"),
+    (FULL_LOGIN.replace("https%3A%2F%2Fplatform.claude.com%2Foauth%2Fcode%2Fcallback",
+                        "http%3A%2F%2Flocalhost%3A54545%2Fcallback"),
+     "its redirect_uri points at this machine"),
+    (FULL_LOGIN.replace("https%3A%2F%2Fplatform.claude.com%2Foauth%2Fcode%2Fcallback",
+                        "http%3A%2F%2F127.0.0.1%3A54545%2Fcallback"),
+     "its redirect_uri points at this machine"),
+    ("https://claude.ai/oauth/authorize?z-5r0c1WkV8xFBfWWDErGoyD2ikSbfKew7L_oy1c36rEE",
+     "no redirect_uri (a short sign-in link)"),
+    ("not a url at all", "not https"),
+])
+def test_url_problem(url, problem):
+    assert cli_output.url_problem(url) == problem
+
+
+def test_localhost_link_is_skipped_for_the_real_one():
+    local = FULL_LOGIN.replace("https%3A%2F%2Fplatform.claude.com%2Foauth%2Fcode%2Fcallback",
+                               "http%3A%2F%2Flocalhost%3A1%2Fcallback")
+    text = f"\x1b]8;;{local}\x07x\x1b]8;;\x07 \x1b]8;id=a;{FULL_LOGIN}\x1b\\y\x1b]8;;\x1b\\"
+    assert cli_output.sign_in_url(text) == (FULL_LOGIN, ["its redirect_uri points at this machine"])
+
+
+@pytest.mark.parametrize(("name", "mode", "ready"), [
+    ("auth_login_fulllink", LoginMode.OAUTH, True),
+    ("auth_login_console", LoginMode.CONSOLE, True),
+    ("setup_token_fulllink", LoginMode.SETUP_TOKEN, True),
+    ("setup_token_cols80_xterm-256color", LoginMode.SETUP_TOKEN, True),
+])
+def test_prompt_ready(name, mode, ready):
+    assert cli_output.prompt_ready(raw(name), mode) is ready
+
+
+def test_setup_token_prompt_is_not_ready_before_the_box_is_drawn():
+    text = raw("setup_token_fulllink")
+    cut = text.index("╭")
+    assert not cli_output.prompt_ready(text[:cut], LoginMode.SETUP_TOKEN)
+    assert "Paste code here" not in text  # words are joined by cursor moves, not spaces
+    assert "Paste code here if prompted" in cli_output.screen_text(text)
+
+
+def _answers(name: str) -> list[str]:
+    """The CLI's output after each pasted line (the echo starts each piece)."""
+    text = raw(name)
+    return text.split(cli_output.AUTH_PROMPT)[1:]
+
+
+def test_badpaste_transcript_answers():
+    pieces = _answers("auth_login_badpaste")
+    got = [cli_output.classify_answer(piece + cli_output.AUTH_PROMPT, LoginMode.OAUTH)
+           for piece in pieces[:3]]
+    assert got == [
+        Rejected("That doesn't look like the full code. Copy all of it, including the # in "
+                 "the middle."),
+        Rejected("That address only works in a browser on this machine. Open the sign-in "
+                 "address shown above instead, and paste the code its last page shows."),
+        Rejected("That looks like a verification code. Enter it in your browser, on the page "
+                 "that asks for it. If a page then shows a longer code, paste it here."),
+    ]
+    assert cli_output.classify_answer(pieces[3], LoginMode.OAUTH) == Failed(
+        "getaddrinfo ENOTFOUND platform.claude.com")
+
+
+@pytest.mark.parametrize(("partial", "expected"), [
+    (" abc#def\r\r\n", None),
+    (" abc#def\r\r\nSigning in…\r\n", None),
+    (" abc#def\r\r\nSigning in…\r\nCouldn't log in: boom\r\n", Failed("boom")),
+])
+def test_auth_login_answer_is_incomplete_until_the_cli_says_so(partial, expected):
+    assert cli_output.classify_answer(partial, LoginMode.OAUTH) == expected
+
+
+def test_ctrl_d_transcript_is_a_failure():
+    text = raw("auth_login_ctrld").split(cli_output.AUTH_PROMPT)[1]
+    answer = cli_output.classify_answer(text, LoginMode.OAUTH)
+    assert isinstance(answer, Failed) and answer.reason.startswith("Input ended")
+
+
+def test_setup_token_oauth_error_is_a_failure():
+    text = raw("setup_token_1")
+    after = text[text.index("*bc#def"):]
+    assert cli_output.classify_answer(after, LoginMode.SETUP_TOKEN) == Failed(
+        "Couldn't get an answer from the sign-in service (ENOTFOUND). Check your internet "
+        "connection, then try again.")
+
+
+def test_setup_token_token_is_read_once_complete():
+    token = "sk-ant-oat01-" + "A1b2_C3-" * 12
+    done = (f"\x1b[2GYour\x1b[7GOAuth\x1b[13Gtoken\r\r\n\x1b[2G{token}\r\r\n"
+            "\x1b[2GStore\x1b[8Gthis\x1b[13Gtoken\x1b[19Gsecurely.")
+    assert cli_output.classify_answer(done, LoginMode.SETUP_TOKEN) == TokenPrinted(token)
+    half = done[: done.index(token) + 40]
+    assert cli_output.classify_answer(half, LoginMode.SETUP_TOKEN) is None
+
+
+@pytest.mark.parametrize(("text", "plain"), [
+    ("\x1b[2GPaste\x1b[8Gcode", " Paste code"),
+    ("\x1b[94mblue\x1b[39m", "blue"),
+    ("\x1b]8;;https://x\x07link\x1b]8;;\x07", "link"),
+    ("\x1b[?25h\x1b7done\x1b8", "done"),
+])
+def test_screen_text(text, plain):
+    assert cli_output.screen_text(text) == plain

@@ -1,0 +1,175 @@
+"""run_login with the local runtime and the simulator's misbehaviour switches.
+
+Real Redis, a real CLI process under pexpect; no Celery (the task is a thin
+wrapper over run_login, exercised end to end in test_e2e).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cli_simulator import tokens_for
+from conftest import SIMULATOR, cli_processes, wait_for
+
+from vaporforge.settings import Settings
+from vaporforge.states import LoginMode, SessionState
+from vaporforge.store import SessionRecord, SessionStore
+from worker.heartbeat import Heartbeats
+from worker.login import LoginContext, run_login
+from worker.runtimes.local import LocalRuntime
+
+
+@pytest.fixture
+def make_ctx(store_client, work_root: Path):
+    store_client.flushdb()
+    made: list[LoginContext] = []
+
+    def build(*switches: str, **settings) -> LoginContext:
+        config = Settings(login_command=(sys.executable, str(SIMULATOR), *switches),
+                          work_dir=str(work_root / "switches" / "homes"), key_prefix="t",
+                          **settings)
+        store = SessionStore(store_client, "t")
+        ctx = LoginContext(config, store, LocalRuntime(config.work_dir),
+                           Heartbeats(store, "test-owner", 5), threading.Event())
+        made.append(ctx)
+        return ctx
+
+    yield build
+    for ctx in made:
+        ctx.heartbeats.close()
+
+
+def new_session(ctx: LoginContext, mode: LoginMode = LoginMode.OAUTH, ttl: int = 60) -> str:
+    now = ctx.store.now()
+    sid = hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:22]
+    ctx.store.create(SessionRecord(sid, mode, SessionState.STARTING, "hash", now, now + ttl))
+    return sid
+
+
+def run_in_thread(ctx: LoginContext, sid: str) -> threading.Thread:
+    thread = threading.Thread(target=run_login, args=(ctx, sid), daemon=True)
+    thread.start()
+    return thread
+
+
+def state_of(ctx: LoginContext, sid: str) -> SessionRecord:
+    record = ctx.store.get(sid)
+    assert record is not None
+    return record
+
+
+def submit(ctx: LoginContext, sid: str, code: str) -> None:
+    from vaporforge.states import Event
+    ctx.store.transition(sid, Event.CODE_SUBMITTED)
+    ctx.store.push_code(sid, code, 30)
+
+
+def test_crash_before_url_fails_with_cli_exited(make_ctx):
+    ctx = make_ctx("--crash-before-url")
+    sid = new_session(ctx)
+    assert run_login(ctx, sid) is SessionState.FAILED
+    record = state_of(ctx, sid)
+    assert record.error_code == "cli_exited"
+    assert "simulated crash before the sign-in URL" in record.error_message
+
+
+@pytest.mark.parametrize("switch", ["--short-url", "--localhost-url"])
+def test_unusable_links_fail_with_url_not_found(make_ctx, switch):
+    ctx = make_ctx(switch)
+    sid = new_session(ctx)
+    assert run_login(ctx, sid) is SessionState.FAILED
+    record = state_of(ctx, sid)
+    assert record.error_code == "url_not_found"
+    assert record.oauth_url == ""
+
+
+@pytest.mark.parametrize("mode", [LoginMode.OAUTH, LoginMode.SETUP_TOKEN])
+def test_wrapped_visible_text_still_yields_the_whole_url(make_ctx, mode):
+    ctx = make_ctx("--wrap", "60")
+    sid = new_session(ctx, mode)
+    thread = run_in_thread(ctx, sid)
+    record = wait_for(lambda: (r := state_of(ctx, sid)).state is SessionState.AWAITING_CODE
+                      and r, what="the URL")
+    assert record.oauth_url.endswith("&code_challenge_method=S256&state=" +
+                                     record.oauth_url.rsplit("&state=", 1)[1])
+    assert "redirect_uri=https%3A%2F%2Fplatform.claude.com" in record.oauth_url
+    submit(ctx, sid, "wrapped-code-abc#state")
+    thread.join(20)
+    assert state_of(ctx, sid).state is SessionState.READY
+
+
+def test_slow_start_is_waited_for(make_ctx):
+    ctx = make_ctx("--slow-start", "1.5")
+    sid = new_session(ctx)
+    thread = run_in_thread(ctx, sid)
+    time.sleep(0.5)
+    assert state_of(ctx, sid).state is SessionState.STARTING
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    ctx.store.transition(sid, __import__("vaporforge.states").states.Event.CANCELLED)
+    ctx.store.wake(sid)
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_slow_start_past_the_url_timeout_fails(make_ctx):
+    ctx = make_ctx("--slow-start", "5", url_timeout=1)
+    sid = new_session(ctx)
+    assert run_login(ctx, sid) is SessionState.FAILED
+    assert state_of(ctx, sid).error_code == "url_not_found"
+
+
+def test_a_cli_that_never_answers_fails_in_bounded_time(make_ctx):
+    ctx = make_ctx("--never-answer", exchange_timeout=1)
+    sid = new_session(ctx)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    submit(ctx, sid, "never-answered#state")
+    thread.join(15)
+    record = state_of(ctx, sid)
+    assert record.state is SessionState.FAILED
+    assert record.error_code == "exchange_failed"
+
+
+def test_no_code_within_the_wait_times_out(make_ctx):
+    ctx = make_ctx(code_wait_timeout=1)
+    sid = new_session(ctx)
+    assert run_login(ctx, sid) is SessionState.FAILED
+    assert state_of(ctx, sid).error_code == "timeout"
+
+
+def test_worker_shutdown_fails_the_session_and_ends_the_cli(make_ctx):
+    ctx = make_ctx()
+    sid = new_session(ctx)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    ctx.shutting_down.set()
+    thread.join(10)
+    assert state_of(ctx, sid).error_code == "worker_lost"
+    wait_for(lambda: not cli_processes(), what="the CLI to end")
+
+
+def test_setup_token_keystrokes_arrive_whole(make_ctx):
+    ctx = make_ctx()
+    sid = new_session(ctx, LoginMode.SETUP_TOKEN)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    code = "Zfirst-char-matters#state"
+    submit(ctx, sid, code)
+    thread.join(15)
+    assert state_of(ctx, sid).state is SessionState.READY
+    payload = ctx.store.claim_payload(sid)
+    assert payload is not None and tokens_for(code)["access"] in payload
+
+
+def test_a_session_already_ended_is_not_started(make_ctx):
+    ctx = make_ctx()
+    sid = new_session(ctx)
+    from vaporforge.states import Event
+    ctx.store.transition(sid, Event.CANCELLED)
+    assert run_login(ctx, sid) is SessionState.CANCELLED
+    assert not cli_processes()
