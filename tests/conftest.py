@@ -1,72 +1,36 @@
-"""Test harness: a real redis-server, real Celery workers, a real gunicorn API.
+"""Fixtures: a real redis-server, real Celery workers, a real gunicorn API.
 
-Everything runs on loopback on free ports, in throwaway folders. After every
-test: no CLI process and no login HOME is left, and no key of the session store
-lacks a TTL.
+After every test: no CLI process and no login HOME is left, and no key of the
+session store lacks a TTL.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
-import requests
+from harness import (
+    SIMULATOR,
+    Stack,
+    cli_processes,
+    keys_without_ttl,
+    start_redis,
+    start_stack,
+    stop_stack,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SIMULATOR = ROOT / "tests" / "cli_simulator.py"
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(check, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
+__all__ = ["SIMULATOR", "cli_processes", "start_stack", "stop_stack", "wait_for"]
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed; run the README's test command")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    wait_for(lambda: _pings(client), what="redis-server")
-    yield f"redis://127.0.0.1:{port}/0"
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
     proc.terminate()
     proc.wait(10)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -81,124 +45,11 @@ def store_client(redis_server: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-@dataclass
-class Stack:
-    """One API process and one worker process sharing a Redis, as in production."""
-
-    base_url: str
-    redis_url: str
-    work_dir: Path
-    log_dir: Path
-    env: dict[str, str]
-    procs: list[subprocess.Popen] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def create(self, mode: str | None = "oauth", **extra) -> dict:
-        body = {} if mode is None else {"mode": mode}
-        body.update(extra)
-        response = requests.post(self.url("/api/auth/sessions"), json=body, timeout=10)
-        assert response.status_code == 202, response.text
-        return response.json()
-
-    def call(self, method: str, session: dict, suffix: str = "", **kwargs) -> requests.Response:
-        headers = {"Authorization": f"Bearer {session['session_token']}"}
-        headers.update(kwargs.pop("headers", {}))
-        return requests.request(method, self.url(f"/api/auth/sessions/{session['session_id']}"
-                                                 f"{suffix}"), headers=headers, timeout=30,
-                                **kwargs)
-
-    def status(self, session: dict) -> dict:
-        response = self.call("GET", session)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def wait_state(self, session: dict, *states: str, timeout: float = 20.0) -> dict:
-        def reached():
-            body = self.status(session)
-            return body if body["state"] in states else None
-        return wait_for(reached, timeout=timeout, what=f"state in {states}")
-
-    def logs(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
-
-
-def start_stack(redis_url: str, root: Path, name: str, db: int,
-                extra_env: dict[str, str] | None = None,
-                login_command: str | None = None) -> Stack:
-    """Start gunicorn and one Celery worker; the store uses even ``db``, the broker db+1."""
-    assert db % 2 == 0 and 0 <= db < 16
-    store_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
-    work_dir = root / name / "homes"
-    log_dir = root / name / "logs"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    redis.Redis.from_url(store_url).flushdb()
-    redis.Redis.from_url(store_url.rsplit("/", 1)[0] + f"/{db + 1}").flushdb()
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": store_url,
-           "VF_LOGIN_COMMAND": login_command or f"{sys.executable} {SIMULATOR}",
-           "VF_WORK_DIR": str(work_dir), "VF_RUNTIME": "local", "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": str(ROOT),
-           **(extra_env or {})}
-    stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, env)
-    api_log = open(log_dir / "api.log", "w")  # noqa: SIM115 - closed with the process
-    worker_log = open(log_dir / "worker.log", "w")  # noqa: SIM115
-    stack.procs.append(subprocess.Popen(
-        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "4", "api:create_app()"],
-        cwd=ROOT, env=env, stdout=api_log, stderr=subprocess.STDOUT))
-    stack.procs.append(subprocess.Popen(
-        [str(BIN / "celery"), "-A", "worker", "worker", "--loglevel", "INFO",
-         "--without-mingle", "--without-gossip", "--concurrency", "16",
-         "--hostname", f"{name}@%h"],
-        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT))
-    wait_for(lambda: _http_ok(stack.url("/healthz")), what="the API")
-    wait_for(lambda: "ready." in (log_dir / "worker.log").read_text(errors="replace"),
-             timeout=30, what="the Celery worker")
-    return stack
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
-
-
-def stop_stack(stack: Stack) -> None:
-    for proc in stack.procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in stack.procs:
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture(scope="session")
 def stack(redis_server: str, work_root: Path) -> Iterator[Stack]:
     running = start_stack(redis_server, work_root, "main", db=2)
     yield running
     stop_stack(running)
-
-
-def cli_processes(marker: str = str(SIMULATOR)) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if marker.encode() in cmdline and b"pytest" not in cmdline:
-            found.append(int(pid))
-    return found
-
-
-def keys_without_ttl(client: redis.Redis) -> list[str]:
-    return [key for key in client.scan_iter(count=1000) if client.ttl(key) == -1]
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,14 @@ import itertools
 
 import pytest
 
-from vaporforge.states import (TRANSITIONS, Event, InvalidTransition, SessionState,
-                               implied_event, transition)
+from vaporforge.states import (
+    TRANSITIONS,
+    Event,
+    InvalidTransition,
+    SessionState,
+    implied_event,
+    transition,
+)
 
 S, E = SessionState, Event
 

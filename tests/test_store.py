@@ -118,8 +118,10 @@ def test_wait_code_blocks_until_a_code_or_a_wake(store):
 
 def test_settle_marks_lost_workers_and_expiry(store):
     lost = make(store, "l" * 22)
-    assert store.take_ownership(lost.session_id, "w1")
-    assert not store.take_ownership(lost.session_id, "w2")
+    assert store.take_ownership(lost.session_id, "w1", 5)
+    assert not store.take_ownership(lost.session_id, "w2", 5)
+    assert store.settle(lost.session_id).state is SessionState.STARTING  # it beats
+    store.drop_heartbeat(lost.session_id)
     assert store.settle(lost.session_id).error_code == "worker_lost"
     gone = make(store, "g" * 22, ttl=-1)
     settled = store.settle(gone.session_id)

@@ -39,6 +39,12 @@ redis.call('ZREM', KEYS[3], ARGV[3])
 return payload
 """
 
+_OWN = """
+if redis.call('HSETNX', KEYS[1], 'owner', ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
 
 class SessionNotFound(BrokerError):
     code = "not_found"
@@ -89,6 +95,7 @@ class SessionStore:
         self.prefix = prefix
         self.clock = clock
         self._claim = client.register_script(_CLAIM)
+        self._own = client.register_script(_OWN)
 
     def key(self, kind: KeyKind, session_id: str = "") -> str:
         return key_for(self.prefix, kind, session_id)
@@ -143,9 +150,12 @@ class SessionStore:
         self.redis.transaction(apply, key)
         return result[-1]
 
-    def take_ownership(self, session_id: str, owner: str) -> bool:
-        """True if ``owner`` now owns the session (and nobody did before)."""
-        return bool(self.redis.hsetnx(self.key(KeyKind.SESSION, session_id), "owner", owner))
+    def take_ownership(self, session_id: str, owner: str, heartbeat_ttl: int) -> bool:
+        """True if ``owner`` now owns the session (and nobody did before). The
+        first heartbeat is written in the same step, so no observer ever sees an
+        owned session without one."""
+        keys = [self.key(KeyKind.SESSION, session_id), self.key(KeyKind.HEARTBEAT, session_id)]
+        return bool(self._own(keys=keys, args=[owner, heartbeat_ttl]))
 
     def increment_attempts(self, session_id: str) -> int:
         return int(self.redis.hincrby(self.key(KeyKind.SESSION, session_id), "attempts", 1))

@@ -61,7 +61,7 @@ def run_login(ctx: LoginContext, session_id: str) -> SessionState | None:
         return record.state if record else None
     if store.now() >= record.expires_at:
         return _finish(store, session_id, Event.EXPIRED, "expired", "The login session expired.")
-    if not store.take_ownership(session_id, ctx.heartbeats.owner):
+    if not store.take_ownership(session_id, ctx.heartbeats.owner, ctx.settings.heartbeat_ttl):
         log.warning("session %s already owned by another worker", session_id)
         return record.state
     with ctx.heartbeats.hold(session_id):
