@@ -95,14 +95,16 @@ class Stack:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait_state(self, session: dict, *states: str, timeout: float = 20.0) -> dict:
+    def wait_state(self, session: dict, *states: str, timeout: float = 20.0,
+                   interval: float = 0.05) -> dict:
         seen: list[dict] = []
 
         def reached():
             seen.append(self.status(session))
             return seen[-1] if seen[-1]["state"] in states else None
         try:
-            return wait_for(reached, timeout=timeout, what=f"state in {states}")
+            return wait_for(reached, timeout=timeout, interval=interval,
+                            what=f"state in {states}")
         except AssertionError:
             raise AssertionError(f"never reached {states}; last seen {seen[-1:]}") from None
 
@@ -112,7 +114,7 @@ class Stack:
 
 def start_stack(redis_url: str, root: Path, name: str, db: int,
                 extra_env: dict[str, str] | None = None,
-                login_command: str | None = None) -> Stack:
+                login_command: str | None = None, concurrency: int = 16) -> Stack:
     """Start gunicorn and one Celery worker; the store uses even ``db``, the broker db+1."""
     assert db % 2 == 0 and 0 <= db < 16
     store_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
@@ -137,7 +139,7 @@ def start_stack(redis_url: str, root: Path, name: str, db: int,
         cwd=ROOT, env=env, stdout=api_log, stderr=subprocess.STDOUT))
     stack.procs.append(subprocess.Popen(
         [str(BIN / "celery"), "-A", "worker", "worker", "--loglevel", "INFO",
-         "--without-mingle", "--without-gossip", "--concurrency", "16",
+         "--without-mingle", "--without-gossip", "--concurrency", str(concurrency),
          "--hostname", f"{name}@%h"],
         cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT))
     wait_for(lambda: _http_ok(stack.url("/healthz")), what="the API")
