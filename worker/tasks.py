@@ -39,8 +39,12 @@ def context() -> login.LoginContext:
     with _lock:
         if _context is None:
             settings: Settings = app.vf_settings  # type: ignore[attr-defined]
-            client = redis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                          health_check_interval=30)
+            # Each waiting login holds one connection in BLPOP; leave room for the
+            # heartbeat and reaper threads.
+            pool = redis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=settings.worker_concurrency + 16,
+                timeout=10, decode_responses=True, health_check_interval=30)
+            client = redis.Redis(connection_pool=pool)
             store = SessionStore(client, settings.key_prefix)
             owner = f"{socket.gethostname()}:{os.getpid()}"
             _context = login.LoginContext(
