@@ -114,7 +114,8 @@ class Stack:
 
 def start_stack(redis_url: str, root: Path, name: str, db: int,
                 extra_env: dict[str, str] | None = None,
-                login_command: str | None = None, concurrency: int = 16) -> Stack:
+                login_command: str | None = None, concurrency: int = 16,
+                flush: bool = True) -> Stack:
     """Start gunicorn and one Celery worker; the store uses even ``db``, the broker db+1."""
     assert db % 2 == 0 and 0 <= db < 16
     store_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
@@ -122,8 +123,9 @@ def start_stack(redis_url: str, root: Path, name: str, db: int,
     log_dir = root / name / "logs"
     work_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
-    redis.Redis.from_url(store_url).flushdb()
-    redis.Redis.from_url(store_url.rsplit("/", 1)[0] + f"/{db + 1}").flushdb()
+    if flush:
+        redis.Redis.from_url(store_url).flushdb()
+        redis.Redis.from_url(store_url.rsplit("/", 1)[0] + f"/{db + 1}").flushdb()
     port = free_port()
     env = {**os.environ, "REDIS_URL": store_url,
            "VF_LOGIN_COMMAND": login_command or f"{sys.executable} {SIMULATOR}",

@@ -102,6 +102,7 @@ class Settings:
             code_wait_timeout=_int(env, "VF_CODE_WAIT_TIMEOUT", defaults.CODE_WAIT_TIMEOUT),
             url_timeout=_int(env, "VF_URL_TIMEOUT", defaults.URL_TIMEOUT),
             exchange_timeout=_int(env, "VF_EXCHANGE_TIMEOUT", defaults.EXCHANGE_TIMEOUT),
+            heartbeat_ttl=_int(env, "VF_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL, minimum=2),
             worker_concurrency=_int(env, "VF_WORKER_CONCURRENCY",
                                     defaults.WORKER_CONCURRENCY),
             work_dir=env.get("VF_WORK_DIR", "").strip() or cls.work_dir,

@@ -1,0 +1,34 @@
+"""A worker killed mid-login: the user is told, and nothing is left running."""
+
+from __future__ import annotations
+
+import signal
+
+from conftest import cli_processes, start_stack, stop_stack, wait_for
+
+
+def test_killed_worker_is_reported_and_its_leftovers_are_reaped(redis_server, work_root):
+    stack = start_stack(redis_server, work_root, "crash", db=6,
+                        extra_env={"VF_HEARTBEAT_TTL": "2"})
+    try:
+        session = stack.create("oauth")
+        stack.wait_state(session, "awaiting_code")
+        assert cli_processes()
+        worker = stack.procs[1]
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        # The CLI dies with its parent (PR_SET_PDEATHSIG)...
+        wait_for(lambda: not cli_processes(), timeout=10, what="the orphaned CLI to die")
+        # ...and the user sees why, once the heartbeat lapses.
+        status = stack.wait_state(session, "failed", timeout=15)
+        assert status["error"]["code"] == "worker_lost"
+        assert list(stack.work_dir.iterdir())  # the HOME the dead worker left
+    finally:
+        stop_stack(stack)
+    # A new worker's first sweep removes it.
+    restarted = start_stack(redis_server, work_root, "crash", db=6, flush=False)
+    try:
+        wait_for(lambda: not list(restarted.work_dir.iterdir()), timeout=15,
+                 what="the reaper to remove the dead worker's HOME")
+    finally:
+        stop_stack(restarted)
