@@ -10,6 +10,10 @@ from typing import Any
 import redis
 from celery import Celery
 from flask import Flask, Response, request
+from flask_cors import CORS
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors, health, sessions
 from api.context import EXTENSION, ApiContext
@@ -18,6 +22,12 @@ from vaporforge.redact import install_redaction
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
 
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 OPENAPI = {
     "API_TITLE": "VaporForge login broker",
     "API_VERSION": "1",
@@ -42,19 +52,42 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = ApiContext(settings, SessionStore(client, settings.key_prefix),
                                            tasks)
 
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     api = errors.Api(app)
     errors.register(app)
     app.before_request(sessions.require_json_body)
-    app.after_request(_no_store)
+    app.after_request(_security_headers)
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
+    _limit(app, settings)
+    if settings.allowed_origins:
+        CORS(app, resources={r"/api/*": {"origins": list(settings.allowed_origins)}},
+             methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
+             expose_headers=["Retry-After", "Location"], max_age=600)
     logging.basicConfig(level=logging.INFO)
     install_redaction()
     return app
 
 
-def _no_store(response: Response) -> Response:
+def _limit(app: Flask, settings: Settings) -> None:
+    """Rate limits in Redis: creations per client address, polls per session."""
+    limiter = Limiter(get_remote_address, app=app, storage_uri=settings.redis_url,
+                      headers_enabled=True, key_prefix=f"{settings.key_prefix}:limit",
+                      strategy="fixed-window")
+    views = app.view_functions
+    views["sessions.Sessions"] = limiter.limit(settings.create_rate, methods=["POST"])(
+        views["sessions.Sessions"])
+    views["sessions.Session"] = limiter.limit(
+        settings.poll_rate, methods=["GET"],
+        key_func=lambda: f"poll:{(request.view_args or {}).get('session_id', '')}")(
+        views["sessions.Session"])
+    app.extensions["vaporforge_limiter"] = limiter
+
+
+def _security_headers(response: Response) -> Response:
     if request.path.startswith("/api/auth/"):
         response.headers["Cache-Control"] = "no-store"
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response

@@ -37,6 +37,9 @@ class Ready(MethodView):
         try:
             store.ping()
             versions = store.cli_versions()
+            workers, capacity = store.worker_capacity()
+            live = store.count_live()
         except redis.RedisError:
             raise NotReady() from None
-        return {"status": "ready", "redis": "ok", "cli_versions": versions}
+        return {"status": "ready", "redis": "ok", "cli_versions": versions,
+                "workers": workers, "capacity": capacity, "live_sessions": live}

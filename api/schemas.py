@@ -28,6 +28,11 @@ class ErrorSchema(StrictSchema):
 class CreateSessionSchema(StrictSchema):
     mode = fields.String(load_default=LoginMode.OAUTH.value, validate=validate.OneOf(_MODES),
                          metadata={"description": "which CLI login to run"})
+    client_public_key = fields.Dict(metadata={
+        "description": "the browser's ephemeral EC P-256 public key as a JWK; the "
+                       "credentials are then sealed to it as a compact JWE "
+                       "(ECDH-ES, A256GCM)",
+        "example": {"kty": "EC", "crv": "P-256", "x": "…", "y": "…"}})
 
 
 class SessionCreatedSchema(StrictSchema):
@@ -71,9 +76,12 @@ class CodeAcceptedSchema(StrictSchema):
 
 class CredentialsSchema(StrictSchema):
     mode = fields.String(required=True, validate=validate.OneOf(_MODES))
-    credentials = fields.Dict(required=True, metadata={
-        "description": "oauth/console: the CLI's .credentials.json object; "
-                       "setup-token: {\"oauth_token\": \"sk-ant-oat01-…\"}"})
+    credentials = fields.Dict(metadata={
+        "description": "without a client key: oauth/console: the CLI's .credentials.json "
+                       "object; setup-token: {\"oauth_token\": \"sk-ant-oat01-…\"}"})
+    jwe = fields.String(metadata={
+        "description": "with a client key: a compact JWE whose plaintext is "
+                       "{\"mode\", \"credentials\"}"})
 
 
 class HealthSchema(StrictSchema):
@@ -84,3 +92,6 @@ class ReadySchema(StrictSchema):
     status = fields.String(required=True)
     redis = fields.String(required=True)
     cli_versions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    workers = fields.Integer(required=True)
+    capacity = fields.Integer(required=True)
+    live_sessions = fields.Integer(required=True)

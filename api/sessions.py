@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from datetime import UTC, datetime
@@ -27,8 +28,10 @@ from api.schemas import (
 )
 from vaporforge import defaults
 from vaporforge.errors import BrokerError
+from vaporforge.sealing import public_jwk
+from vaporforge.settings import Settings
 from vaporforge.states import Event, InvalidTransition, LoginMode, SessionState
-from vaporforge.store import SessionNotFound, SessionRecord
+from vaporforge.store import SessionNotFound, SessionRecord, SessionStore
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/auth/sessions",
                 description="One Claude login per session")
@@ -50,6 +53,25 @@ class Gone(BrokerError):
 class Unavailable(BrokerError):
     status = 503
     code = "unavailable"
+
+
+class AtCapacity(BrokerError):
+    status = 503
+    code = "at_capacity"
+    message = "The broker is running as many logins as it can; try again shortly."
+    headers = {"Retry-After": str(defaults.AT_CAPACITY_RETRY_AFTER)}
+
+
+class ClientKeyRequired(BrokerError):
+    status = 400
+    code = "client_key_required"
+    message = ("This broker only hands out sealed credentials: send client_public_key "
+               "(an EC P-256 public JWK).")
+
+
+class TooManyAttempts(BrokerError):
+    status = 429
+    code = "too_many_attempts"
 
 
 def token_hash(token: str) -> str:
@@ -101,7 +123,12 @@ def status_body(record: SessionRecord) -> dict[str, Any]:
             "poll_after_ms": defaults.POLL_AFTER_MS}
 
 
-_NOT_FOUND = {404: {"description": "Unknown session or wrong token", "schema": ErrorSchema}}
+def _admit(store: SessionStore, settings: Settings) -> None:
+    """Refuse a new login beyond VF_MAX_SESSIONS or the workers' summed capacity."""
+    workers, capacity = store.worker_capacity()
+    limit = settings.max_sessions if not workers else min(settings.max_sessions, capacity)
+    if store.count_live() >= limit:
+        raise AtCapacity()
 
 
 @blp.route("")
@@ -110,17 +137,24 @@ class Sessions(MethodView):
                    error_status_code=400)
     @blp.response(202, SessionCreatedSchema)
     @blp.alt_response(400, schema=ErrorSchema)
+    @blp.alt_response(429, schema=ErrorSchema)
     @blp.alt_response(503, schema=ErrorSchema)
     def post(self, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Start a login: a worker launches the CLI and publishes its sign-in URL."""
         ctx = api_context()
         store, settings = ctx.store, ctx.settings
+        client_key = ""
+        if args.get("client_public_key") is not None:
+            client_key = json.dumps(public_jwk(args["client_public_key"]))
+        elif settings.require_client_key:
+            raise ClientKeyRequired()
+        _admit(store, settings)
         session_id, token = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
         now = store.now()
         record = SessionRecord(
             session_id=session_id, mode=LoginMode(args.get("mode", LoginMode.OAUTH.value)),
             state=SessionState.STARTING, token_hash=token_hash(token), created_at=now,
-            expires_at=now + settings.session_ttl, updated_at=now)
+            expires_at=now + settings.session_ttl, updated_at=now, client_key=client_key)
         store.create(record)
         try:
             ctx.tasks.send_task(defaults.RUN_LOGIN_TASK, args=[session_id],
@@ -139,6 +173,7 @@ class Sessions(MethodView):
 class Session(MethodView):
     @blp.response(200, SessionStatusSchema)
     @blp.alt_response(404, schema=ErrorSchema)
+    @blp.alt_response(429, schema=ErrorSchema)
     def get(self, session_id: str) -> dict[str, Any]:
         """The session's state, and the sign-in URL once the CLI has shown it."""
         return status_body(authorized_session(session_id))
@@ -166,12 +201,22 @@ class Code(MethodView):
     @blp.response(202, CodeAcceptedSchema)
     @blp.alt_response(404, schema=ErrorSchema)
     @blp.alt_response(409, schema=ErrorSchema)
+    @blp.alt_response(429, schema=ErrorSchema)
     def post(self, args: dict[str, str], session_id: str) -> dict[str, str]:
         """Hand the code the user pasted to the CLI that waits for it."""
         record = authorized_session(session_id)
         ctx = api_context()
         if record.state is not SessionState.AWAITING_CODE:
             raise Conflict(f"This session is not waiting for a code (it is {record.state.value}).")
+        if ctx.store.increment_attempts(session_id) > ctx.settings.max_code_attempts:
+            try:
+                ctx.store.transition(session_id, Event.FAILED, error_code="too_many_attempts",
+                                     error_message="Too many codes were tried; start again.")
+            except InvalidTransition:
+                pass
+            ctx.store.wake(session_id)
+            raise TooManyAttempts(f"Only {ctx.settings.max_code_attempts} codes may be tried "
+                                  "per session; this session has ended.")
         try:
             ctx.store.transition(session_id, Event.CODE_SUBMITTED, error_code="",
                                  error_message="")

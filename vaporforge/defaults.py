@@ -47,3 +47,6 @@ RUN_LOGIN_TASK = "vaporforge.run_login"
 LOGIN_QUEUE = "vaporforge.logins"
 CLI_VERSION_TTL = 3600
 """How long a worker's report of its CLI version stays in Redis (renewed by the reaper)."""
+
+AT_CAPACITY_RETRY_AFTER = 30
+"""Seconds a refused creation is told to wait (Retry-After) when the broker is full."""

@@ -15,10 +15,11 @@ class KeyKind(StrEnum):
     HEARTBEAT = "heartbeat"  # string: the owning worker's liveness
     LIVE = "live"            # sorted set: ids of sessions not yet ended, by expiry
     CLI_VERSION = "cli_version"  # string per runtime name: the CLI's --version, for /readyz
+    WORKERS = "workers"      # hash: worker name -> "capacity:expires_at", for admission
 
 
 def key_for(prefix: str, kind: KeyKind, session_id: str = "") -> str:
-    if kind is KeyKind.LIVE:
+    if kind in (KeyKind.LIVE, KeyKind.WORKERS):
         return f"{prefix}:{kind.value}"
     if not session_id:
         raise ValueError(f"{kind.value} keys need an id")

@@ -29,6 +29,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be above 0, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -72,6 +85,13 @@ class Settings:
     docker_memory: str = "512m"
     docker_cpus: float = 1.0
     docker_pids: int = 256
+    require_client_key: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    create_rate: str = "10/minute"
+    poll_rate: str = "240/minute"
+    max_code_attempts: int = 5
+    max_sessions: int = 1000
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -112,6 +132,15 @@ class Settings:
             docker_runtime=env.get("VF_DOCKER_RUNTIME", "").strip() or None,
             docker_memory=env.get("VF_DOCKER_MEMORY", "").strip() or cls.docker_memory,
             docker_pids=_int(env, "VF_DOCKER_PIDS", cls.docker_pids),
+            docker_cpus=_float(env, "VF_DOCKER_CPUS", cls.docker_cpus),
+            require_client_key=_bool(env, "VF_REQUIRE_CLIENT_KEY", False),
+            allowed_origins=tuple(o.strip().rstrip("/") for o in
+                                  env.get("VF_ALLOWED_ORIGINS", "").split(",") if o.strip()),
+            create_rate=env.get("VF_CREATE_RATE", "").strip() or cls.create_rate,
+            poll_rate=env.get("VF_POLL_RATE", "").strip() or cls.poll_rate,
+            max_code_attempts=_int(env, "VF_MAX_CODE_ATTEMPTS", cls.max_code_attempts),
+            max_sessions=_int(env, "VF_MAX_SESSIONS", cls.max_sessions),
+            trusted_proxies=_int(env, "VF_TRUSTED_PROXIES", 0, minimum=0),
         )
         values.update(overrides)
         return cls(**values)

@@ -66,6 +66,8 @@ class SessionRecord:
     owner: str = ""
     attempts: int = 0
     updated_at: int = 0
+    client_key: str = ""
+    """The browser's public JWK (JSON) the payload is sealed to; public, not a secret."""
 
     def to_hash(self) -> dict[str, str]:
         out = {k: str(v.value if hasattr(v, "value") else v) for k, v in asdict(self).items()}
@@ -83,6 +85,7 @@ class SessionRecord:
             error_message=data.get("error_message", ""), owner=data.get("owner", ""),
             attempts=int(data.get("attempts", 0) or 0),
             updated_at=int(data.get("updated_at", 0) or 0),
+            client_key=data.get("client_key", ""),
         )
 
 
@@ -251,6 +254,29 @@ class SessionStore:
         self.drop_payload(session_id)
         self.wake(session_id)
         return record
+
+    # -- admission -----------------------------------------------------------------
+    def register_worker(self, owner: str, capacity: int, ttl: int) -> None:
+        key = self.key(KeyKind.WORKERS)
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, owner, f"{capacity}:{self.now() + ttl}")
+            pipe.expire(key, ttl)
+            pipe.execute()
+
+    def unregister_worker(self, owner: str) -> None:
+        self.redis.hdel(self.key(KeyKind.WORKERS), owner)
+
+    def worker_capacity(self) -> tuple[int, int]:
+        """(live workers, their summed capacity), from registrations not yet lapsed."""
+        now, workers, capacity = self.now(), 0, 0
+        for owner, value in self.redis.hgetall(self.key(KeyKind.WORKERS)).items():
+            size, _, until = value.partition(":")
+            if until.isdigit() and int(until) >= now and size.isdigit():
+                workers += 1
+                capacity += int(size)
+            else:
+                self.redis.hdel(self.key(KeyKind.WORKERS), owner)
+        return workers, capacity
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

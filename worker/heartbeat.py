@@ -17,10 +17,11 @@ log = logging.getLogger("vaporforge.heartbeat")
 
 
 class Heartbeats:
-    def __init__(self, store: SessionStore, owner: str, ttl: int) -> None:
+    def __init__(self, store: SessionStore, owner: str, ttl: int, capacity: int = 0) -> None:
         self.store = store
         self.owner = owner
         self.ttl = ttl
+        self.capacity = capacity
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -32,10 +33,7 @@ class Heartbeats:
         self.store.beat(session_id, self.owner, self.ttl)
         with self._lock:
             self._held.add(session_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="vf-heartbeat",
-                                                daemon=True)
-                self._thread.start()
+        self.start()
         try:
             yield
         finally:
@@ -43,8 +41,23 @@ class Heartbeats:
                 self._held.discard(session_id)
             self.store.drop_heartbeat(session_id)
 
+    def start(self) -> None:
+        """Start beating (idempotent); with a capacity, also advertise it for admission."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vf-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+
     def _run(self) -> None:
-        while not self._stop.wait(max(self.ttl / 3, 0.5)):
+        while True:
+            if self.capacity:
+                try:
+                    self.store.register_worker(self.owner, self.capacity, self.ttl)
+                except Exception:  # noqa: BLE001 - Redis blips; the next beat retries
+                    log.warning("worker registration failed")
+            if self._stop.wait(max(self.ttl / 3, 0.5)):
+                break
             with self._lock:
                 held = list(self._held)
             for session_id in held:
@@ -55,3 +68,8 @@ class Heartbeats:
 
     def close(self) -> None:
         self._stop.set()
+        if self.capacity:
+            try:
+                self.store.unregister_worker(self.owner)
+            except Exception:  # noqa: BLE001 - it lapses by itself
+                pass

@@ -12,11 +12,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from vaporforge import defaults
 from vaporforge.cli_output import Failed, Rejected, TokenPrinted
 from vaporforge.errors import BrokerError, LoginFailed
 from vaporforge.redact import redact
+from vaporforge.sealing import seal
 from vaporforge.settings import Settings
 from vaporforge.states import Event, InvalidTransition, LoginMode, SessionState
 from vaporforge.store import WAKE, SessionNotFound, SessionRecord, SessionStore
@@ -130,16 +132,26 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
         if isinstance(answer, Failed):
             return _finish(store, sid, Event.FAILED, "exchange_failed",
                            redact(f"Couldn't log in: {answer.reason}"))
-        payload = _payload(record.mode, answer, place)
+        payload = _payload(record, answer, place)
         store.put_payload(sid, payload, settings.credentials_ttl)
         store.transition(sid, Event.SUCCEEDED, error_code="", error_message="", oauth_url="")
         log.info("session %s ready", sid)
         return SessionState.READY
 
 
-def _payload(mode: LoginMode, answer: TokenPrinted | Exited, place: LoginPlace) -> str:
+def _payload(record: SessionRecord, answer: TokenPrinted | Exited, place: LoginPlace) -> str:
+    """The claim's body; sealed to the browser's key when it sent one."""
+    credentials = _credentials(answer, place)
+    if record.client_key:
+        return json.dumps({"mode": record.mode.value,
+                           "jwe": seal({"mode": record.mode.value, "credentials": credentials},
+                                       json.loads(record.client_key))})
+    return json.dumps({"mode": record.mode.value, "credentials": credentials})
+
+
+def _credentials(answer: TokenPrinted | Exited, place: LoginPlace) -> dict[str, Any]:
     if isinstance(answer, TokenPrinted):
-        return json.dumps({"mode": mode.value, "credentials": {"oauth_token": answer.token}})
+        return {"oauth_token": answer.token}
     if answer.status not in (0, None):
         raise LoginFailed("exchange_failed", f"The CLI ended with status {answer.status}.")
     raw = place.read_file(CREDENTIALS_FILE)
@@ -149,7 +161,9 @@ def _payload(mode: LoginMode, answer: TokenPrinted | Exited, place: LoginPlace) 
         credentials = json.loads(raw)
     except ValueError:
         raise LoginFailed("exchange_failed", "The CLI wrote credentials we cannot read.") from None
-    return json.dumps({"mode": mode.value, "credentials": credentials})
+    if not isinstance(credentials, dict):
+        raise LoginFailed("exchange_failed", "The CLI wrote credentials we cannot read.")
+    return credentials
 
 
 def _finish(store: SessionStore, sid: str, event: Event, code: str,

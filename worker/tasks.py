@@ -49,7 +49,8 @@ def context() -> login.LoginContext:
             owner = f"{socket.gethostname()}:{os.getpid()}"
             _context = login.LoginContext(
                 settings=settings, store=store, runtime=make_runtime(settings),
-                heartbeats=Heartbeats(store, owner, settings.heartbeat_ttl),
+                heartbeats=Heartbeats(store, owner, settings.heartbeat_ttl,
+                                      capacity=settings.worker_concurrency),
                 shutting_down=_stopping)
         return _context
 
@@ -81,6 +82,7 @@ def _on_ready(**_: object) -> None:
     ctx.store.report_cli_version(ctx.runtime.name, version)
     log.info("login CLI on %s runtime: %s", ctx.runtime.name, version)
     reaper.sweep(ctx.store, ctx.runtime)
+    ctx.heartbeats.start()
     threading.Thread(target=_reap_forever, args=(ctx, version), name="vf-reaper",
                      daemon=True).start()
 
@@ -88,3 +90,5 @@ def _on_ready(**_: object) -> None:
 @signals.worker_shutting_down.connect
 def _on_shutdown(**_: object) -> None:
     _stopping.set()
+    if _context is not None:
+        _context.heartbeats.close()
