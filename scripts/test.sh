@@ -4,12 +4,12 @@
 # tests on, docker.io and debootstrap, a private dockerd and the login images),
 # then runs ruff and pytest. Extra arguments go to pytest.
 #
-#   VF_DOCKER_TESTS=0|1   run the tests that need a Docker engine (default: 0)
+#   VF_DOCKER_TESTS=0|1   run the tests that need a Docker engine (default: 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${VF_VENV:-$ROOT/.venv}
-export VF_DOCKER_TESTS=${VF_DOCKER_TESTS:-0}
+export VF_DOCKER_TESTS=${VF_DOCKER_TESTS:-1}
 
 apt_install() {
   local missing=()
@@ -24,7 +24,7 @@ apt_install() {
 
 apt_install redis-server:redis-server
 if [[ $VF_DOCKER_TESTS == 1 ]]; then
-  apt_install dockerd:docker.io debootstrap:debootstrap
+  apt_install dockerd:docker.io debootstrap:debootstrap docker:docker.io
 fi
 
 if [[ ! -x $VENV/bin/python ]]; then
@@ -46,10 +46,13 @@ on_exit() { for step in "${cleanup[@]}"; do eval "$step" || true; done; }
 trap on_exit EXIT
 
 if [[ $VF_DOCKER_TESTS == 1 ]]; then
-  if [[ -z ${DOCKER_HOST:-} ]] && ! docker info >/dev/null 2>&1; then
+  if ! docker info >/dev/null 2>&1; then
+    echo "== starting a private dockerd"
     eval "$(scripts/docker-engine.sh start)"
-    cleanup+=("scripts/docker-engine.sh stop")
+    if [[ ${VF_DOCKER_STARTED:-0} == 1 ]]; then cleanup+=("scripts/docker-engine.sh stop"); fi
   fi
+  export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
+  echo "== building the login images"
   scripts/docker-engine.sh build
 fi
 

@@ -131,6 +131,7 @@ def start_stack(redis_url: str, root: Path, name: str, db: int,
            "VF_LOGIN_COMMAND": login_command or f"{sys.executable} {SIMULATOR}",
            "VF_WORK_DIR": str(work_dir), "VF_RUNTIME": "local", "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": str(ROOT), "VF_CREATE_RATE": "100000/minute",
+           "VF_POLL_RATE": "100000/minute",
            **(extra_env or {})}
     stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, env)
     api_log = open(log_dir / "api.log", "w")  # noqa: SIM115 - closed with the process

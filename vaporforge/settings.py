@@ -84,7 +84,8 @@ class Settings:
     docker_runtime: str | None = None
     docker_memory: str = "512m"
     docker_cpus: float = 1.0
-    docker_pids: int = 256
+    docker_pids: int = 128
+    docker_host: str | None = None
     require_client_key: bool = False
     allowed_origins: tuple[str, ...] = ()
     create_rate: str = "10/minute"
@@ -132,6 +133,7 @@ class Settings:
             docker_runtime=env.get("VF_DOCKER_RUNTIME", "").strip() or None,
             docker_memory=env.get("VF_DOCKER_MEMORY", "").strip() or cls.docker_memory,
             docker_pids=_int(env, "VF_DOCKER_PIDS", cls.docker_pids),
+            docker_host=env.get("DOCKER_HOST", "").strip() or None,
             docker_cpus=_float(env, "VF_DOCKER_CPUS", cls.docker_cpus),
             require_client_key=_bool(env, "VF_REQUIRE_CLIENT_KEY", False),
             allowed_origins=tuple(o.strip().rstrip("/") for o in

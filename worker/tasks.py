@@ -28,7 +28,10 @@ _stopping = threading.Event()
 def make_runtime(settings: Settings) -> Runtime:
     if settings.runtime == "docker":
         from worker.runtimes.docker_runtime import DockerRuntime
-        return DockerRuntime.from_settings(settings)
+        return DockerRuntime(
+            settings.login_image, network=settings.docker_network,
+            memory=settings.docker_memory, cpus=settings.docker_cpus, pids=settings.docker_pids,
+            docker_runtime=settings.docker_runtime, base_url=settings.docker_host)
     from worker.runtimes.local import LocalRuntime
     return LocalRuntime(settings.work_dir)
 
