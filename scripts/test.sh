@@ -24,7 +24,7 @@ apt_install() {
 
 apt_install redis-server:redis-server
 if [[ $VF_DOCKER_TESTS == 1 ]]; then
-  apt_install dockerd:docker.io debootstrap:debootstrap docker:docker.io
+  apt_install dockerd:docker.io debootstrap:debootstrap docker:docker.io docker-compose:docker-compose
 fi
 
 if [[ ! -x $VENV/bin/python ]]; then

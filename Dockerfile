@@ -1,0 +1,15 @@
+# The broker's own image (API and worker): `docker compose up --build` builds it.
+# The login image the worker starts per session is container-image/.
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
+COPY vaporforge ./vaporforge
+COPY api ./api
+COPY worker ./worker
+RUN useradd --uid 10002 --no-create-home --shell /usr/sbin/nologin broker
+USER broker
+EXPOSE 8000
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--threads", "8", "api:create_app()"]

@@ -1,0 +1,50 @@
+"""The pieces that ship: one CLI pin everywhere, a valid compose file."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = (ROOT / "CLAUDE_CODE_VERSION").read_text().strip()
+
+
+def test_pin_is_an_exact_version():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", PIN)
+
+
+def test_dockerfile_default_matches_the_pin():
+    dockerfile = (ROOT / "container-image" / "Dockerfile").read_text()
+    assert f"ARG CLAUDE_CODE_VERSION={PIN}" in dockerfile
+
+
+def test_simulator_reports_the_pinned_version():
+    import cli_simulator
+    assert cli_simulator.VERSION == PIN
+
+
+def test_compose_file_has_the_services_and_commands_operators_rely_on():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"redis", "api", "worker", "login-image"} <= set(services)
+    assert services["api"]["command"][-1] == "api:create_app()"
+    assert services["worker"]["command"][:4] == ["celery", "-A", "worker", "worker"]
+    sockets = [name for name, svc in services.items()
+               if any("docker.sock" in v for v in svc.get("volumes", []))]
+    assert sockets == ["worker"]
+    assert "ports" not in services["worker"]  # scales with --scale worker=N
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None and shutil.which("docker") is None,
+                    reason="no compose client")
+def test_compose_config_validates():
+    command = (["docker-compose"] if shutil.which("docker-compose")
+               else ["docker", "compose"])
+    done = subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr
