@@ -76,10 +76,11 @@ class Stack:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def create(self, mode: str | None = "oauth", **extra) -> dict:
+    def create(self, mode: str | None = "oauth", headers: dict | None = None, **extra) -> dict:
         body = {} if mode is None else {"mode": mode}
         body.update(extra)
-        response = requests.post(self.url("/api/auth/sessions"), json=body, timeout=10)
+        response = requests.post(self.url("/api/auth/sessions"), json=body, timeout=10,
+                                 headers=headers)
         assert response.status_code == 202, response.text
         return response.json()
 
@@ -185,3 +186,17 @@ def keys_without_ttl(client: redis.Redis) -> list[str]:
     return [key for key in client.scan_iter(count=1000) if client.ttl(key) == -1]
 
 
+
+
+def redis_dump(redis_url: str) -> bytes:
+    """Every key name and value in every database of the server, as bytes."""
+    readers = {"string": lambda c, n: c.get(n), "hash": lambda c, n: c.hgetall(n),
+               "list": lambda c, n: c.lrange(n, 0, -1), "zset": lambda c, n: c.zrange(n, 0, -1),
+               "set": lambda c, n: c.smembers(n)}
+    seen: list[bytes] = []
+    for db in range(16):
+        conn = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{db}")
+        for name in conn.scan_iter():
+            read = readers.get(conn.type(name).decode(), lambda c, n: b"")
+            seen += [name, repr(read(conn, name)).encode()]
+    return b"\n".join(seen)

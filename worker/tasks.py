@@ -11,6 +11,7 @@ import redis
 from celery import signals
 
 from vaporforge import defaults
+from vaporforge.errors import BrokerError
 from vaporforge.redact import install_redaction
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
@@ -78,10 +79,24 @@ def _redact_logs(logger: logging.Logger, **_: object) -> None:
     install_redaction(logger)
 
 
+@signals.worker_init.connect
+def _on_init(sender: object = None, **_: object) -> None:
+    # --concurrency on the command line wins over the setting: advertise the pool's
+    # real size for admission control.
+    size = getattr(sender, "concurrency", None)
+    if isinstance(size, int) and size > 0:
+        context().heartbeats.capacity = size
+
+
 @signals.worker_ready.connect
 def _on_ready(**_: object) -> None:
     ctx = context()
-    version = ctx.runtime.version(ctx.settings.login_command)
+    try:
+        version = ctx.runtime.version(ctx.settings.login_command)
+    except BrokerError as exc:
+        log.error("the login CLI cannot run on the %s runtime: %s", ctx.runtime.name,
+                  exc.message)
+        version = "unavailable"
     ctx.store.report_cli_version(ctx.runtime.name, version)
     log.info("login CLI on %s runtime: %s", ctx.runtime.name, version)
     reaper.sweep(ctx.store, ctx.runtime)
