@@ -55,6 +55,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     api = errors.Api(app)
+    api.spec.components.security_scheme("sessionToken", {
+        "type": "http", "scheme": "bearer",
+        "description": "the session_token returned when the session was created"})
     errors.register(app)
     app.before_request(sessions.require_json_body)
     app.after_request(_security_headers)

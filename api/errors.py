@@ -69,8 +69,10 @@ class Api(SmorestApi):
             text = "; ".join(_flatten(messages)) or "The request is not valid."
             return error_response(400, "validation_error", text)
         message = HTTP_MESSAGES.get(status) or error.description or "Request failed."
-        return error_response(status, HTTP_CODES.get(status, "http_error"), message,
-                              data.get("headers"))
+        # Keep what the exception says about itself (Allow on 405, Retry-After on 429).
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
+        return error_response(status, HTTP_CODES.get(status, "http_error"), message, headers)
 
 
 def register(app: Flask) -> None:

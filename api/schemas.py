@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from vaporforge import defaults
+from vaporforge.defaults import MAX_CODE_BYTES
 from vaporforge.states import LoginMode, SessionState
 
 _MODES = [m.value for m in LoginMode]
@@ -28,7 +29,7 @@ class ErrorSchema(StrictSchema):
 class CreateSessionSchema(StrictSchema):
     mode = fields.String(load_default=LoginMode.OAUTH.value, validate=validate.OneOf(_MODES),
                          metadata={"description": "which CLI login to run"})
-    client_public_key = fields.Dict(metadata={
+    client_public_key = fields.Dict(keys=fields.String(), metadata={
         "description": "the browser's ephemeral EC P-256 public key as a JWK; the "
                        "credentials are then sealed to it as a compact JWE "
                        "(ECDH-ES, A256GCM)",
@@ -41,7 +42,8 @@ class SessionCreatedSchema(StrictSchema):
         "description": "bearer token for every call on this session; shown once"})
     state = fields.String(required=True, validate=validate.OneOf(_STATES))
     mode = fields.String(required=True, validate=validate.OneOf(_MODES))
-    expires_at = fields.DateTime(required=True, format="%Y-%m-%dT%H:%M:%SZ")
+    expires_at = fields.String(required=True, metadata={
+        "format": "date-time", "description": "UTC, ISO 8601", "example": "2026-01-01T00:00:00Z"})
     poll_after_ms = fields.Integer(required=True)
 
 
@@ -52,13 +54,16 @@ class SessionStatusSchema(StrictSchema):
     oauth_url = fields.String(required=True, allow_none=True, metadata={
         "description": "the CLI's sign-in address, while it waits for a code"})
     error = fields.Nested(ErrorDetailSchema, required=True, allow_none=True)
-    expires_at = fields.DateTime(required=True, format="%Y-%m-%dT%H:%M:%SZ")
+    expires_at = fields.String(required=True, metadata={
+        "format": "date-time", "description": "UTC, ISO 8601", "example": "2026-01-01T00:00:00Z"})
     poll_after_ms = fields.Integer(required=True)
 
 
 class SubmitCodeSchema(StrictSchema):
-    code = fields.String(required=True, metadata={
-        "description": "the code the sign-in page showed (code#state)"})
+    code = fields.String(required=True, validate=validate.Length(min=1, max=MAX_CODE_BYTES),
+                         metadata={"description": "the code the sign-in page showed "
+                                                  "(code#state); at most 512 bytes as UTF-8",
+                                   "pattern": r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"})
 
     @validates("code")
     def _check(self, value: str, **_: object) -> None:

@@ -95,8 +95,8 @@ def require_json_body() -> Response | None:
     return None
 
 
-def _iso(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def authorized_session(session_id: str) -> SessionRecord:
@@ -123,6 +123,21 @@ def status_body(record: SessionRecord) -> dict[str, Any]:
             "poll_after_ms": defaults.POLL_AFTER_MS}
 
 
+_BEARER_DOC = {"security": [{"sessionToken": []}]}
+
+
+def _link(operation: str) -> dict[str, Any]:
+    return {"operationId": operation, "parameters": {
+        "session_id": "$response.body#/session_id",
+        "header.Authorization": "Bearer {$response.body#/session_token}"}}
+
+
+_CREATED_LINKS = {"responses": {"202": {"links": {
+    "GetSession": _link("getSession"), "SubmitCode": _link("submitCode"),
+    "ClaimCredentials": _link("claimCredentials"), "CancelSession": _link("cancelSession"),
+}}}}
+
+
 def _admit(store: SessionStore, settings: Settings) -> None:
     """Refuse a new login beyond VF_MAX_SESSIONS or the workers' summed capacity."""
     workers, capacity = store.worker_capacity()
@@ -139,6 +154,7 @@ class Sessions(MethodView):
     @blp.alt_response(400, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
     @blp.alt_response(503, schema=ErrorSchema)
+    @blp.doc(operationId="createSession", **_CREATED_LINKS)
     def post(self, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Start a login: a worker launches the CLI and publishes its sign-in URL."""
         ctx = api_context()
@@ -174,12 +190,14 @@ class Session(MethodView):
     @blp.response(200, SessionStatusSchema)
     @blp.alt_response(404, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
+    @blp.doc(operationId="getSession", **_BEARER_DOC)
     def get(self, session_id: str) -> dict[str, Any]:
         """The session's state, and the sign-in URL once the CLI has shown it."""
         return status_body(authorized_session(session_id))
 
     @blp.response(204)
     @blp.alt_response(404, schema=ErrorSchema)
+    @blp.doc(operationId="cancelSession", **_BEARER_DOC)
     def delete(self, session_id: str) -> tuple[str, int]:
         """Cancel: the CLI process (or container) is ended and nothing is kept."""
         record = authorized_session(session_id)
@@ -202,6 +220,7 @@ class Code(MethodView):
     @blp.alt_response(404, schema=ErrorSchema)
     @blp.alt_response(409, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
+    @blp.doc(operationId="submitCode", **_BEARER_DOC)
     def post(self, args: dict[str, str], session_id: str) -> dict[str, str]:
         """Hand the code the user pasted to the CLI that waits for it."""
         record = authorized_session(session_id)
@@ -232,6 +251,7 @@ class Credentials(MethodView):
     @blp.alt_response(404, schema=ErrorSchema)
     @blp.alt_response(409, schema=ErrorSchema)
     @blp.alt_response(410, schema=ErrorSchema)
+    @blp.doc(operationId="claimCredentials", **_BEARER_DOC)
     def post(self, session_id: str) -> Response:
         """The credential payload, exactly once; 410 ``already_claimed`` after."""
         record = authorized_session(session_id)

@@ -116,7 +116,7 @@ class Stack:
 def start_stack(redis_url: str, root: Path, name: str, db: int,
                 extra_env: dict[str, str] | None = None,
                 login_command: str | None = None, concurrency: int = 16,
-                flush: bool = True) -> Stack:
+                flush: bool = True, worker: bool = True) -> Stack:
     """Start gunicorn and one Celery worker; the store uses even ``db``, the broker db+1."""
     assert db % 2 == 0 and 0 <= db < 16
     store_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
@@ -141,6 +141,9 @@ def start_stack(redis_url: str, root: Path, name: str, db: int,
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
          "--threads", "4", "api:create_app()"],
         cwd=ROOT, env=env, stdout=api_log, stderr=subprocess.STDOUT))
+    if not worker:
+        wait_for(lambda: _http_ok(stack.url("/healthz")), what="the API")
+        return stack
     stack.procs.append(subprocess.Popen(
         [str(BIN / "celery"), "-A", "worker", "worker", "--loglevel", "INFO",
          "--without-mingle", "--without-gossip", "--concurrency", str(concurrency),
