@@ -73,6 +73,13 @@ def test_url_problem(url, problem):
     assert cli_output.url_problem(url) == problem
 
 
+def test_extra_sign_in_hosts_are_opt_in():
+    fed = (FULL_LOGIN.replace("https://claude.com/cai", "https://claude.fedstart.com")
+           .replace("platform.claude.com%2Foauth", "claude.fedstart.com%2Foauth"))
+    assert cli_output.url_problem(fed) == "not a Claude sign-in host"
+    assert cli_output.url_problem(fed, frozenset({"claude.fedstart.com"})) is None
+
+
 def test_localhost_link_is_skipped_for_the_real_one():
     local = FULL_LOGIN.replace("https%3A%2F%2Fplatform.claude.com%2Foauth%2Fcode%2Fcallback",
                                "http%3A%2F%2Flocalhost%3A1%2Fcallback")

@@ -56,8 +56,11 @@ def screen_text(raw: str) -> str:
     return text.replace("\x1b", "")
 
 
-def url_problem(url: str) -> str | None:
-    """Why ``url`` must not be shown to a remote user, or None when it is fine."""
+def url_problem(url: str, extra_hosts: frozenset[str] = frozenset()) -> str | None:
+    """Why ``url`` must not be shown to a remote user, or None when it is fine.
+
+    ``extra_hosts`` adds sign-in hosts beyond Claude's own (for a deployment whose
+    CLI is pointed at an approved CLAUDE_CODE_CUSTOM_OAUTH_URL)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -65,7 +68,7 @@ def url_problem(url: str) -> str | None:
     if parts.scheme != "https":
         return "not https"
     host = (parts.hostname or "").lower()
-    if host not in ALLOWED_HOSTS or parts.port not in (None, 443) or parts.username:
+    if (host not in ALLOWED_HOSTS and host not in extra_hosts) or parts.port not in (None, 443) or parts.username:
         return "not a Claude sign-in host"
     if not parts.path.endswith("/oauth/authorize"):
         return "not an /oauth/authorize address"
@@ -79,11 +82,12 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def sign_in_url(raw: str) -> tuple[str | None, list[str]]:
+def sign_in_url(raw: str, extra_hosts: frozenset[str] = frozenset()
+                ) -> tuple[str | None, list[str]]:
     """The first acceptable OSC 8 target and the reasons the others were refused."""
     refused: list[str] = []
     for target in osc8_targets(raw):
-        problem = url_problem(target)
+        problem = url_problem(target, extra_hosts)
         if problem is None:
             return target, refused
         refused.append(problem)

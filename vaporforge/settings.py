@@ -93,6 +93,7 @@ class Settings:
     max_code_attempts: int = 5
     max_sessions: int = 1000
     trusted_proxies: int = 0
+    extra_sign_in_hosts: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -143,6 +144,9 @@ class Settings:
             max_code_attempts=_int(env, "VF_MAX_CODE_ATTEMPTS", cls.max_code_attempts),
             max_sessions=_int(env, "VF_MAX_SESSIONS", cls.max_sessions),
             trusted_proxies=_int(env, "VF_TRUSTED_PROXIES", 0, minimum=0),
+            extra_sign_in_hosts=frozenset(
+                h.strip().lower() for h in env.get("VF_EXTRA_SIGN_IN_HOSTS", "").split(",")
+                if h.strip()),
         )
         values.update(overrides)
         return cls(**values)

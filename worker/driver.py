@@ -32,9 +32,11 @@ class Exited:
 
 class LoginDriver:
     def __init__(self, child: SpawnBase, mode: LoginMode,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 extra_hosts: frozenset[str] = frozenset()) -> None:
         self.child = child
         self.mode = mode
+        self.extra_hosts = extra_hosts
         self.clock = clock
         self.output = ""
         self.eof = False
@@ -71,7 +73,7 @@ class LoginDriver:
         """Wait for the sign-in URL and for the prompt that takes the code."""
         deadline = self.clock() + timeout
         while True:
-            url, refused = cli_output.sign_in_url(self.output)
+            url, refused = cli_output.sign_in_url(self.output, self.extra_hosts)
             ready = cli_output.prompt_ready(self.output, self.mode)
             if url and ready:
                 return url

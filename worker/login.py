@@ -75,7 +75,8 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
     place: LoginPlace | None = None
     try:
         place = ctx.runtime.start(session_id, record.expires_at)
-        driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, record.mode)), record.mode)
+        driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, record.mode)), record.mode,
+                             extra_hosts=ctx.settings.extra_sign_in_hosts)
         url = driver.read_url(ctx.settings.url_timeout)
         store.transition(session_id, Event.URL_PUBLISHED, oauth_url=url)
         log.info("session %s awaiting code", session_id)
