@@ -68,7 +68,8 @@ def url_problem(url: str, extra_hosts: frozenset[str] = frozenset()) -> str | No
     if parts.scheme != "https":
         return "not https"
     host = (parts.hostname or "").lower()
-    if (host not in ALLOWED_HOSTS and host not in extra_hosts) or parts.port not in (None, 443) or parts.username:
+    known = host in ALLOWED_HOSTS or host in extra_hosts
+    if not known or parts.port not in (None, 443) or parts.username:
         return "not a Claude sign-in host"
     if not parts.path.endswith("/oauth/authorize"):
         return "not an /oauth/authorize address"
