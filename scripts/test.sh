@@ -4,12 +4,15 @@
 # tests on, docker.io and debootstrap, a private dockerd and the login images),
 # then runs ruff and pytest. Extra arguments go to pytest.
 #
-#   VF_DOCKER_TESTS=0|1   run the tests that need a Docker engine (default: 1)
+#   VF_DOCKER_TESTS=0|1    run the tests that need a Docker engine (default: 1)
+#   VF_REAL_CLI_TESTS=0|1  install the pinned Claude Code CLI from the npm registry into
+#                          ${VF_CLI_CACHE:-~/.cache/vaporforge-cli} and drive it (default: 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${VF_VENV:-$ROOT/.venv}
 export VF_DOCKER_TESTS=${VF_DOCKER_TESTS:-1}
+export VF_REAL_CLI_TESTS=${VF_REAL_CLI_TESTS:-1}
 
 apt_install() {
   local missing=()
@@ -54,6 +57,14 @@ if [[ $VF_DOCKER_TESTS == 1 ]]; then
   export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
   echo "== building the login images"
   scripts/docker-engine.sh build
+fi
+
+if [[ $VF_REAL_CLI_TESTS == 1 ]]; then
+  version=$(tr -d '[:space:]' < CLAUDE_CODE_VERSION)
+  prefix=${VF_CLI_CACHE:-$HOME/.cache/vaporforge-cli}/$version
+  echo "== the Claude Code CLI $version (npm registry, cached in $prefix)"
+  scripts/install-cli.sh "$version" "$prefix"
+  export VF_REAL_CLI=$prefix/node_modules/.bin/claude
 fi
 
 echo "== pytest"

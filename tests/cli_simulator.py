@@ -72,8 +72,11 @@ def out(text: str) -> None:
     sys.stdout.flush()
 
 
-def read_line(echo_suffix: str) -> str | None:
-    """One pasted line in raw mode, echoed the way the CLI echoes it; None on Ctrl-D."""
+def read_line(echo_suffix: str, masked: bool = False) -> str | None:
+    """One pasted line in raw mode, echoed the way the CLI echoes it; None on Ctrl-D.
+
+    ``masked``: the setup-token box redraws the line with all but the last six
+    characters shown as ``*``."""
     buf = ""
     while True:
         ch = os.read(0, 1).decode("utf-8", "replace")
@@ -83,7 +86,10 @@ def read_line(echo_suffix: str) -> str | None:
         if ch == "\x04" and not buf:
             return None
         buf += ch
-        out(ch)
+        if masked:
+            out("\r\x1b[3C" + "*" * max(len(buf) - 6, 0) + buf[-6:])
+        else:
+            out(ch)
 
 
 def reprompt_for(code: str) -> str | None:
@@ -187,7 +193,7 @@ def setup_token(args: argparse.Namespace, cols: int) -> int:
             "\x1b[39m\r\r\n")
         out(f"\x1b[2G\x1b[38;5;153m╰{'─' * (inner - 2)}╯\x1b[39m\r\r\n")
         out("\x1b[3C\x1b[2A\x1b[>0q\x1b[?u\x1b]7501;?\x07\x1b[c")
-        code = read_line("\x1b[7m \x1b[27m\r\r\n\r\n")
+        code = read_line("\x1b[7m \x1b[27m\r\r\n\r\n", masked=True)
         if code is None:
             continue
         if early and code:

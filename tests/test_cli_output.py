@@ -145,9 +145,10 @@ def test_ctrl_d_transcript_is_a_failure():
 def test_setup_token_oauth_error_is_a_failure():
     text = raw("setup_token_1")
     after = text[text.index("*bc#def"):]
+    reason = ("Couldn't get an answer from the sign-in service (ENOTFOUND). Check your "
+              "internet connection, then try again.")
     assert cli_output.classify_answer(after, LoginMode.SETUP_TOKEN) == Failed(
-        "Couldn't get an answer from the sign-in service (ENOTFOUND). Check your internet "
-        "connection, then try again.")
+        reason, f"OAuth error: {reason}")
 
 
 def test_setup_token_token_is_read_once_complete():

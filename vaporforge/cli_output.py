@@ -112,8 +112,14 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Failed:
-    """The CLI tried the code and failed; ``reason`` is its own words."""
+    """The CLI tried the code and failed; ``reason`` is its own words, ``line`` the
+    whole sentence it showed (``Couldn't log in: …``, ``OAuth error: …``)."""
     reason: str
+    line: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.line:
+            object.__setattr__(self, "line", f"Couldn't log in: {self.reason}")
 
 
 @dataclass(frozen=True)
@@ -140,10 +146,10 @@ def classify_answer(raw: str, mode: LoginMode) -> Answer | None:
     for pattern in (_COULDNT, _LOGIN_FAILED, _OAUTH_ERROR, _START_ERROR):
         found = pattern.search(text)
         if found:
-            reason = found.group(1).strip()
-            if mode is LoginMode.SETUP_TOKEN:
-                reason = reason.split("Press Enter to retry")[0].strip()
-            return Failed(reason or "The CLI gave no reason.")
+            reason = found.group(1).split("Press Enter to retry")[0].strip()
+            reason = reason or "The CLI gave no reason."
+            label = found.group(0).split(":", 1)[0]
+            return Failed(reason, f"{label}: {reason}")
     if mode is LoginMode.SETUP_TOKEN:
         token = _TOKEN.search(text)
         if token and TOKEN_STORE_HINT in text[token.end():]:

@@ -22,6 +22,7 @@ from vaporforge.states import LoginMode
 
 _READ_SIZE = 65536
 _READ_SLICE = 0.2
+_ECHO_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,13 @@ class LoginDriver:
         deadline = self.clock() + timeout
         self.child.send(code)
         if self.mode is LoginMode.SETUP_TOKEN:
-            # Ink redraws the box as keys arrive; wait for the tail of the code to
-            # show before Enter so the TUI has taken every keystroke.
-            tail = code[-8:]
+            # The TUI redraws its box as keys arrive, masking all but the last six
+            # characters; Enter goes only once the tail shows (or after a short
+            # bound), so it cannot overtake the pasted text.
+            tail = code[-4:]
+            settle = min(deadline, self.clock() + _ECHO_WAIT)
             while tail not in cli_output.screen_text(self.output[mark:]):
-                if self.clock() >= deadline or not self._read(_READ_SLICE):
+                if self.clock() >= settle or not self._read(_READ_SLICE):
                     break
         self.child.send("\r")
         while True:
@@ -111,7 +114,8 @@ class LoginDriver:
                 return answer
             remaining = deadline - self.clock()
             if remaining <= 0:
-                return Failed(f"The CLI did not answer within {timeout:g} s.")
+                return Failed(f"The CLI did not answer within {timeout:g} s.",
+                              f"The CLI did not answer within {timeout:g} s.")
             if not self._read(min(remaining, _READ_SLICE)):
                 answer = cli_output.classify_answer(self.output[mark:], self.mode)
                 return answer if answer is not None else Exited(self.exit_status())

@@ -131,8 +131,7 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
                              error_message=redact(answer.sentence))
             continue
         if isinstance(answer, Failed):
-            return _finish(store, sid, Event.FAILED, "exchange_failed",
-                           redact(f"Couldn't log in: {answer.reason}"))
+            return _finish(store, sid, Event.FAILED, "exchange_failed", redact(answer.line))
         payload = _payload(record, answer, place)
         store.put_payload(sid, payload, settings.credentials_ttl)
         store.transition(sid, Event.SUCCEEDED, error_code="", error_message="", oauth_url="")
