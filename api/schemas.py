@@ -84,6 +84,9 @@ class CredentialsSchema(StrictSchema):
     credentials = fields.Dict(metadata={
         "description": "without a client key: oauth/console: the CLI's .credentials.json "
                        "object; setup-token: {\"oauth_token\": \"sk-ant-oat01-…\"}"})
+    api_key = fields.String(metadata={
+        "description": "console mode, when the CLI minted an API key for an API-billing "
+                       "account (its primaryApiKey); absent otherwise"})
     jwe = fields.String(metadata={
         "description": "with a client key: a compact JWE whose plaintext is "
                        "{\"mode\", \"credentials\"}"})

@@ -29,6 +29,8 @@ from worker.runtimes.base import LoginPlace, Runtime, SpawnSpec
 log = logging.getLogger("vaporforge.login")
 
 CREDENTIALS_FILE = ".claude/.credentials.json"
+# Where the CLI keeps the API key it mints for a Console (API billing) account.
+CONFIG_FILES = (".claude.json", ".claude-custom-oauth.json")
 BASE_ENV = {
     "TERM": "xterm-256color",
     "LANG": "C.UTF-8",
@@ -141,29 +143,44 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
 
 def _payload(record: SessionRecord, answer: TokenPrinted | Exited, place: LoginPlace) -> str:
     """The claim's body; sealed to the browser's key when it sent one."""
-    credentials = _credentials(answer, place)
+    body = {"mode": record.mode.value, **_credentials(answer, place)}
     if record.client_key:
         return json.dumps({"mode": record.mode.value,
-                           "jwe": seal({"mode": record.mode.value, "credentials": credentials},
-                                       json.loads(record.client_key))})
-    return json.dumps({"mode": record.mode.value, "credentials": credentials})
+                           "jwe": seal(body, json.loads(record.client_key))})
+    return json.dumps(body)
 
 
 def _credentials(answer: TokenPrinted | Exited, place: LoginPlace) -> dict[str, Any]:
+    """``{"credentials": …}`` plus ``"api_key"`` when the CLI minted one (Console)."""
     if isinstance(answer, TokenPrinted):
-        return {"oauth_token": answer.token}
+        return {"credentials": {"oauth_token": answer.token}}
     if answer.status not in (0, None):
         raise LoginFailed("exchange_failed", f"The CLI ended with status {answer.status}.")
-    raw = place.read_file(CREDENTIALS_FILE)
-    if raw is None:
+    credentials = _read_json(place, CREDENTIALS_FILE)
+    api_key = next((key for name in CONFIG_FILES
+                    if isinstance(key := (_read_json(place, name) or {}).get("primaryApiKey"),
+                                  str) and key), None)
+    # The CLI says "Login successful." even when the sign-in service sent no
+    # usable tokens; an empty file is not a login.
+    if not (credentials or {}).get("claudeAiOauth") and api_key is None:
         raise LoginFailed("exchange_failed", "The CLI finished but wrote no credentials.")
+    out: dict[str, Any] = {"credentials": credentials or {}}
+    if api_key is not None:
+        out["api_key"] = api_key
+    return out
+
+
+def _read_json(place: LoginPlace, path: str) -> dict[str, Any] | None:
+    raw = place.read_file(path)
+    if raw is None:
+        return None
     try:
-        credentials = json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
         raise LoginFailed("exchange_failed", "The CLI wrote credentials we cannot read.") from None
-    if not isinstance(credentials, dict):
+    if not isinstance(value, dict):
         raise LoginFailed("exchange_failed", "The CLI wrote credentials we cannot read.")
-    return credentials
+    return value
 
 
 def _finish(store: SessionStore, sid: str, event: Event, code: str,

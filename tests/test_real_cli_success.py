@@ -1,0 +1,130 @@
+"""The whole success path with the real CLI, through the broker (local runtime).
+
+The CLI runs inside a private network+mount namespace (tests/netns_run.sh) that
+has only loopback, where the sign-in hosts resolve to 127.0.0.1 and
+tests/fake_oauth_server.py (``--strict``: it checks PKCE, redirect_uri,
+client_id and code reuse) answers with a test CA the CLI trusts through
+NODE_EXTRA_CA_CERTS. The worker enters that namespace with ``nsenter`` for each
+CLI it spawns; the "browser" step (opening the published URL and reading the
+code its last page shows) runs in the same namespace. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import start_stack, stop_stack, wait_for
+from fake_oauth_server import tokens_for_code
+
+REAL_CLI = os.environ.get("VF_REAL_CLI", "")
+pytestmark = pytest.mark.realcli
+if not REAL_CLI:
+    pytest.skip("VF_REAL_CLI names the pinned CLI (the README's test command sets it)",
+                allow_module_level=True)
+if os.geteuid() != 0 or not shutil.which("nsenter"):
+    pytest.skip("needs root and nsenter for a test network namespace", allow_module_level=True)
+
+HERE = Path(__file__).resolve().parent
+BROWSER = """
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+with urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10) as answer:
+    print(json.load(answer)["paste"])
+"""
+
+
+@pytest.fixture(scope="module")
+def sign_in_namespace(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("signin")
+    pid_file = folder / "ns.pid"
+    holder = subprocess.Popen(
+        ["bash", str(HERE / "netns_run.sh"), "--certdir", str(folder / "certs"),
+         "--log", str(folder / "requests.jsonl"), "--strict", "--",
+         "sh", "-c", f"echo $$ > {pid_file}; exec sleep 3600"],
+        env={**os.environ, "PYTHON": sys.executable}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, start_new_session=True)
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=30,
+             what="the sign-in namespace")
+    yield int(pid_file.read_text()), folder
+    os.killpg(holder.pid, signal.SIGTERM)
+    holder.wait(10)
+
+
+@pytest.fixture(scope="module")
+def real_ok(redis_server, work_root, sign_in_namespace):
+    pid, folder = sign_in_namespace
+    ca = folder / "certs" / "ca.pem"
+    stack = start_stack(
+        redis_server, work_root, "real-ok", db=4,
+        login_command=f"nsenter --target {pid} --net --mount -- {REAL_CLI}",
+        extra_env={"VF_LOGIN_ENV": f"NODE_EXTRA_CA_CERTS={ca} "
+                                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"})
+    stack.browse = lambda url: subprocess.run(
+        ["nsenter", "--target", str(pid), "--net", "--mount", "--", sys.executable, "-c",
+         BROWSER, url, str(ca)], capture_output=True, text=True, check=True,
+        timeout=30).stdout.strip()
+    stack.requests = lambda: [json.loads(line) for line in
+                              (folder / "requests.jsonl").read_text().splitlines()]
+    yield stack
+    stop_stack(stack)
+
+
+def sign_in(stack, mode: str, account: str = "") -> tuple[dict, str]:
+    session = stack.create(mode)
+    url = stack.wait_state(session, "awaiting_code", timeout=60)["oauth_url"]
+    paste = stack.browse(url + (f"&fake_account={account}" if account else ""))
+    assert stack.call("POST", session, "/code", json={"code": paste}).status_code == 202
+    status = stack.wait_state(session, "ready", "failed", timeout=60)
+    assert status["state"] == "ready", status
+    return session, paste
+
+
+def test_auth_login_credentials_are_what_the_cli_wrote(real_ok):
+    session, paste = sign_in(real_ok, "oauth")
+    body = real_ok.call("POST", session, "/credentials").json()
+    oauth = body["credentials"]["claudeAiOauth"]
+    expected = tokens_for_code(paste)
+    assert body["mode"] == "oauth"
+    assert oauth["accessToken"] == expected["access_token"]
+    assert oauth["refreshToken"] == expected["refresh_token"]
+    assert "user:inference" in oauth["scopes"] and oauth["expiresAt"] > 0
+    assert real_ok.call("POST", session, "/credentials").status_code == 410
+    token_calls = [r for r in real_ok.requests() if r.get("path") == "/v1/oauth/token"]
+    assert token_calls and token_calls[-1]["status"] == 200
+
+
+def test_setup_token_prints_a_token_that_is_handed_out(real_ok):
+    session, paste = sign_in(real_ok, "setup-token")
+    body = real_ok.call("POST", session, "/credentials").json()
+    assert body == {"mode": "setup-token",
+                    "credentials": {"oauth_token": tokens_for_code(paste)["access_token"]}}
+
+
+def test_console_login_with_a_subscription_grant(real_ok):
+    session, paste = sign_in(real_ok, "console")
+    body = real_ok.call("POST", session, "/credentials").json()
+    assert body["credentials"]["claudeAiOauth"]["accessToken"] == \
+        tokens_for_code(paste)["access_token"]
+
+
+def test_console_login_of_an_api_billing_account_hands_out_its_api_key(real_ok):
+    session, paste = sign_in(real_ok, "console", account="console")
+    body = real_ok.call("POST", session, "/credentials").json()
+    assert body["mode"] == "console"
+    assert body["api_key"] == tokens_for_code(paste)["api_key"]
+
+
+def test_a_code_the_service_rejects_fails_with_the_clis_reason(real_ok):
+    session = real_ok.create("oauth")
+    real_ok.wait_state(session, "awaiting_code", timeout=60)
+    real_ok.call("POST", session, "/code", json={"code": "bad-code-0123456789#state"})
+    status = real_ok.wait_state(session, "failed", timeout=60)
+    assert status["error"]["code"] == "exchange_failed"
+    assert status["error"]["message"].startswith("Couldn't log in: ")
