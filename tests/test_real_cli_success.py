@@ -32,11 +32,19 @@ if os.geteuid() != 0 or not shutil.which("nsenter"):
     pytest.skip("needs root and nsenter for a test network namespace", allow_module_level=True)
 
 HERE = Path(__file__).resolve().parent
+# The user's browser: open the published URL (on 127.0.0.1, with the URL's host for
+# TLS and HTTP) and read the code the sign-in page shows.
 BROWSER = """
-import json, ssl, sys, urllib.request
+import json, socket, ssl, sys
+from urllib.parse import urlsplit
+url = urlsplit(sys.argv[1])
 ctx = ssl.create_default_context(cafile=sys.argv[2])
-with urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10) as answer:
-    print(json.load(answer)["paste"])
+with socket.create_connection(("127.0.0.1", 443), timeout=10) as raw:
+    with ctx.wrap_socket(raw, server_hostname=url.hostname) as tls:
+        tls.sendall(f"GET {url.path}?{url.query} HTTP/1.1\\r\\nHost: {url.hostname}\\r\\n"
+                    "Connection: close\\r\\n\\r\\n".encode())
+        data = b"".join(iter(lambda: tls.recv(65536), b""))
+print(json.loads(data.split(b"\\r\\n\\r\\n", 1)[1])["paste"])
 """
 
 
@@ -128,3 +136,90 @@ def test_a_code_the_service_rejects_fails_with_the_clis_reason(real_ok):
     status = real_ok.wait_state(session, "failed", timeout=60)
     assert status["error"]["code"] == "exchange_failed"
     assert status["error"]["message"].startswith("Couldn't log in: ")
+
+
+# -- the same, in login containers ------------------------------------------------
+SIGN_IN_HOSTS = ("claude.com", "claude.ai", "platform.claude.com", "api.anthropic.com")
+CA_IN_IMAGE = "/etc/vaporforge-test-ca.pem"
+docker_only = pytest.mark.skipif(os.environ.get("VF_DOCKER_TESTS") != "1",
+                                 reason="VF_DOCKER_TESTS=1 runs the Docker tests")
+
+
+@pytest.fixture(scope="module")
+def docker_ok(redis_server, work_root, tmp_path_factory):
+    """Login containers (network none) from the login image plus the test CA; the
+    sign-in hosts point at 127.0.0.1 inside them, where each test starts the fake
+    server in that container's own network namespace."""
+    import docker
+    from fake_oauth_server import make_certs
+
+    folder = tmp_path_factory.mktemp("docker-signin")
+    certs = make_certs(str(folder / "certs"), [*SIGN_IN_HOSTS, "localhost"])
+    context = folder / "image"
+    context.mkdir()
+    shutil.copy(certs["ca"], context / "ca.pem")
+    (context / "Dockerfile").write_text(
+        f"FROM vaporforge/login:latest\nCOPY ca.pem {CA_IN_IMAGE}\n")
+    engine = docker.from_env()
+    engine.images.build(path=str(context), tag="vaporforge/login-fake-ca:test", rm=True)
+    stack = start_stack(
+        redis_server, work_root, "docker-ok", db=10, login_command="claude",
+        extra_env={"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": "vaporforge/login-fake-ca:test",
+                   "VF_DOCKER_NETWORK": "none",
+                   "VF_DOCKER_EXTRA_HOSTS": ",".join(f"{h}:127.0.0.1" for h in SIGN_IN_HOSTS),
+                   "VF_LOGIN_ENV": f"NODE_EXTRA_CA_CERTS={CA_IN_IMAGE} "
+                                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"})
+    stack.engine, stack.certs = engine, certs
+    yield stack
+    stop_stack(stack)
+    engine.close()
+
+
+def sign_in_container(stack, mode: str, account: str = "") -> tuple[dict, str]:
+    session = stack.create(mode)
+    url = stack.wait_state(session, "awaiting_code", timeout=60)["oauth_url"]
+    (container,) = stack.engine.containers.list(
+        filters={"label": f"vaporforge.session={session['session_id']}"})
+    pid = str(stack.engine.api.inspect_container(container.id)["State"]["Pid"])
+    enter = ["nsenter", "--target", pid, "--net", "--"]
+    server = subprocess.Popen(
+        [*enter, sys.executable, str(HERE / "fake_oauth_server.py"), "--host", "127.0.0.1",
+         "--port", "443", "--certdir", str(Path(stack.certs["ca"]).parent), "--strict",
+         "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening" in (server.stdout.readline() if server.stdout else "")
+        paste = subprocess.run([*enter, sys.executable, "-c", BROWSER,
+                                url + (f"&fake_account={account}" if account else ""),
+                                stack.certs["ca"]], capture_output=True, text=True,
+                               check=True, timeout=30).stdout.strip()
+        assert stack.call("POST", session, "/code", json={"code": paste}).status_code == 202
+        status = stack.wait_state(session, "ready", "failed", timeout=60)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert status["state"] == "ready", status
+    return session, paste
+
+
+@docker_only
+@pytest.mark.parametrize("mode", ["oauth", "console"])
+def test_container_auth_login_credentials(docker_ok, mode):
+    session, paste = sign_in_container(docker_ok, mode)
+    body = docker_ok.call("POST", session, "/credentials").json()
+    oauth = body["credentials"]["claudeAiOauth"]
+    assert oauth["accessToken"] == tokens_for_code(paste)["access_token"]
+    assert oauth["refreshToken"] == tokens_for_code(paste)["refresh_token"]
+
+
+@docker_only
+def test_container_setup_token(docker_ok):
+    session, paste = sign_in_container(docker_ok, "setup-token")
+    body = docker_ok.call("POST", session, "/credentials").json()
+    assert body["credentials"] == {"oauth_token": tokens_for_code(paste)["access_token"]}
+
+
+@docker_only
+def test_container_console_api_key(docker_ok):
+    session, paste = sign_in_container(docker_ok, "console", account="console")
+    body = docker_ok.call("POST", session, "/credentials").json()
+    assert body["api_key"] == tokens_for_code(paste)["api_key"]

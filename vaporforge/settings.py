@@ -53,6 +53,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _host_map(raw: str) -> dict[str, str]:
+    hosts = {}
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, address = pair.partition(":")
+        if not sep or not name or not address:
+            raise ConfigError("VF_DOCKER_EXTRA_HOSTS must be name:address pairs, comma-separated")
+        hosts[name] = address
+    return hosts
+
+
 def _with_db(url: str, db: int) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{db}"))
@@ -86,6 +96,7 @@ class Settings:
     docker_cpus: float = 1.0
     docker_pids: int = 128
     docker_host: str | None = None
+    docker_extra_hosts: Mapping[str, str] = field(default_factory=dict)
     require_client_key: bool = False
     allowed_origins: tuple[str, ...] = ()
     create_rate: str = "10/minute"
@@ -135,6 +146,7 @@ class Settings:
             docker_memory=env.get("VF_DOCKER_MEMORY", "").strip() or cls.docker_memory,
             docker_pids=_int(env, "VF_DOCKER_PIDS", cls.docker_pids),
             docker_host=env.get("DOCKER_HOST", "").strip() or None,
+            docker_extra_hosts=_host_map(env.get("VF_DOCKER_EXTRA_HOSTS", "")),
             docker_cpus=_float(env, "VF_DOCKER_CPUS", cls.docker_cpus),
             require_client_key=_bool(env, "VF_REQUIRE_CLIENT_KEY", False),
             allowed_origins=tuple(o.strip().rstrip("/") for o in

@@ -32,7 +32,8 @@ def make_runtime(settings: Settings) -> Runtime:
         return DockerRuntime(
             settings.login_image, network=settings.docker_network,
             memory=settings.docker_memory, cpus=settings.docker_cpus, pids=settings.docker_pids,
-            docker_runtime=settings.docker_runtime, base_url=settings.docker_host)
+            docker_runtime=settings.docker_runtime, base_url=settings.docker_host,
+            extra_hosts=dict(settings.docker_extra_hosts))
     from worker.runtimes.local import LocalRuntime
     return LocalRuntime(settings.work_dir)
 

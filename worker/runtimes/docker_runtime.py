@@ -223,6 +223,7 @@ class DockerRuntime:
         pids: int = 128,
         tmpfs_size: str = "32m",
         docker_runtime: str | None = None,
+        extra_hosts: dict[str, str] | None = None,
         uid: int = 10001,
         client: docker.DockerClient | None = None,
         base_url: str | None = None,
@@ -232,6 +233,7 @@ class DockerRuntime:
         self.image, self.network, self.memory = image, network, memory
         self.cpus, self.pids, self.tmpfs_size = cpus, pids, tmpfs_size
         self.docker_runtime, self.uid = docker_runtime or None, uid
+        self.extra_hosts = dict(extra_hosts or {})
         self._client, self._lock = client, threading.Lock()
         self._base_url, self._api_version, self._timeout = base_url, api_version, timeout
 
@@ -270,6 +272,7 @@ class DockerRuntime:
             ipc_mode="private",
             ulimits=[Ulimit(name="core", soft=0, hard=0)],
             runtime=self.docker_runtime,
+            extra_hosts=self.extra_hosts or None,
             auto_remove=command is None,
             log_config=LogConfig(type="none") if command is None else None,
         )
