@@ -4,7 +4,8 @@
 It reproduces what ../shared/claude-cli/FACTS.md records, byte for byte where a
 driver depends on it: the OSC 8 link, the prompts, the three re-prompt
 sentences, ``Signing in…``, ``Couldn't log in: …``, the setup-token TUI with its
-cursor-move word gaps and its lost first keystroke, and ``.credentials.json``
+cursor-move word gaps, masked input, lost early input and ignored Enter after a
+long one-write paste, and ``.credentials.json``
 written (mode 0600) for a code it accepts.
 
 A well-formed code (``left#right``) succeeds unless it contains ``fail``; the
@@ -75,21 +76,24 @@ def out(text: str) -> None:
 def read_line(echo_suffix: str, masked: bool = False) -> str | None:
     """One pasted line in raw mode, echoed the way the CLI echoes it; None on Ctrl-D.
 
-    ``masked``: the setup-token box redraws the line with all but the last six
-    characters shown as ``*``."""
+    ``masked`` (the setup-token box): the line is redrawn with all but its last six
+    characters as ``*``, and one write of 64 bytes or more is a paste whose Enter
+    is ignored, as the real TUI does."""
     buf = ""
     while True:
-        ch = os.read(0, 1).decode("utf-8", "replace")
-        if ch in ("\r", "\n"):
-            out(echo_suffix)
-            return buf
-        if ch == "\x04" and not buf:
-            return None
-        buf += ch
+        chunk = os.read(0, 4096).decode("utf-8", "replace")
+        if masked and len(chunk) >= 64:
+            chunk = chunk.replace("\r", "").replace("\n", "")
+        for ch in chunk:
+            if ch in ("\r", "\n"):
+                out(echo_suffix)
+                return buf
+            if ch == "\x04" and not buf:
+                return None
+            buf += ch
+            out(ch if not masked else "")
         if masked:
             out("\r\x1b[3C" + "*" * max(len(buf) - 6, 0) + buf[-6:])
-        else:
-            out(ch)
 
 
 def reprompt_for(code: str) -> str | None:
@@ -186,7 +190,8 @@ def setup_token(args: argparse.Namespace, cols: int) -> int:
                 "\x1b[39m\x1b]8;;\x07\r\r\n")
         out("\r\r\n" + gapped("Paste code here if prompted") + "\r\r\n")
         time.sleep(0.15)  # the TUI enables raw input only after drawing the box
-        early = bool(select.select([0], [], [], 0)[0])
+        if select.select([0], [], [], 0)[0]:
+            os.read(0, 65536)  # typed too early: the whole input is lost, as observed
         inner = max(cols - 3, 10)
         out(f"\x1b[2G\x1b[38;5;153m╭{'─' * (inner - 2)}╮\x1b[39m\r\r\n")
         out(f"\x1b[2G\x1b[38;5;153m│\x1b[4G\x1b[39m\x1b[7m \x1b[{cols}G\x1b[27m\x1b[38;5;153m│"
@@ -196,8 +201,6 @@ def setup_token(args: argparse.Namespace, cols: int) -> int:
         code = read_line("\x1b[7m \x1b[27m\r\r\n\r\n", masked=True)
         if code is None:
             continue
-        if early and code:
-            code = "*" + code[1:]  # the lost first keystroke, as observed
         sentence = reprompt_for(code)
         if args.never_answer and not sentence:
             while True:
@@ -212,11 +215,12 @@ def setup_token(args: argparse.Namespace, cols: int) -> int:
             url = sign_in_url(args, "user:inference", "claude.ai")
             continue
         token = tokens_for(code)["access"]
-        out("\x1b[2K\x1b[G\x1b[1A\r\n" + gapped("✓ Long-lived authentication token created")
+        out("\x1b[2K\x1b[G\x1b[1A\r\n" + gapped("✔ Long-lived authentication token created")
             + "\r\r\n\r\r\n" + gapped("Your OAuth token (valid for 1 year):") + "\r\r\n\r\r\n"
-            + f"\x1b[2G\x1b[38;5;114m{token}\x1b[39m\r\r\n\r\r\n"
+            + f"\x1b[2G\x1b[38;5;220m{token}\x1b[39m\r\r\n\r\r\n"
             + gapped("Store this token securely. You won't be able to see it again.")
-            + "\r\r\n\x1b[?25h")
+            + "\r\r\n" + gapped("Use this token by setting: export "
+                                 f"CLAUDE_CODE_OAUTH_TOKEN={token}") + "\r\r\n\x1b[?25h")
         time.sleep(0.5)
         return 0
 

@@ -153,12 +153,16 @@ def test_worker_shutdown_fails_the_session_and_ends_the_cli(make_ctx):
     wait_for(lambda: not cli_processes(), what="the CLI to end")
 
 
-def test_setup_token_keystrokes_arrive_whole(make_ctx):
+@pytest.mark.parametrize("code", [
+    "Zfirst-char-matters#state",
+    # a real-length code#state: one write of code and Enter would be taken as a paste
+    "A" * 60 + "#" + "s" * 30,
+])
+def test_setup_token_keystrokes_arrive_whole(make_ctx, code):
     ctx = make_ctx()
     sid = new_session(ctx, LoginMode.SETUP_TOKEN)
     thread = run_in_thread(ctx, sid)
     wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
-    code = "Zfirst-char-matters#state"
     submit(ctx, sid, code)
     thread.join(15)
     assert state_of(ctx, sid).state is SessionState.READY
