@@ -5,41 +5,39 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from vaporforge import defaults
 from vaporforge.errors import BrokerError
+
+Number = TypeVar("Number", int, float)
 
 
 class ConfigError(BrokerError):
     code = "config_error"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _number(env: Mapping[str, str], name: str, default: Number, parse: type[Number],
+            minimum: Number, what: str) -> Number:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
 
 
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    return _number(env, name, default, int, minimum, "a whole number")
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be above 0, got {value}")
-    return value
+    return _number(env, name, default, float, 0.01, "a number")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -76,6 +76,7 @@ def _reap_forever(ctx: login.LoginContext, version: str) -> None:
 
 
 @signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
 def _redact_logs(logger: logging.Logger, **_: object) -> None:
     install_redaction(logger)
 
