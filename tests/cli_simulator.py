@@ -13,7 +13,8 @@ tokens it yields are derived from the code (see :func:`tokens_for`) so a test
 can predict them. Switches go before the CLI's own arguments:
 
     cli_simulator.py [--slow-start S] [--crash-before-url] [--short-url]
-                     [--localhost-url] [--wrap COLS] [--never-answer] auth login
+                     [--localhost-url] [--wrap COLS] [--never-answer]
+                     [--slow-answer S] auth login
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def auth_login(args: argparse.Namespace, console: bool) -> int:
         if args.never_answer:
             while True:
                 time.sleep(3600)
-        time.sleep(0.05)
+        time.sleep(args.slow_answer)
         if "fail" in code:
             out(f"Couldn't log in: {ENOTFOUND}\r\n\x1b[?25h")
             return 1
@@ -233,6 +234,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--localhost-url", action="store_true")
     parser.add_argument("--wrap", type=int, default=0)
     parser.add_argument("--never-answer", action="store_true")
+    parser.add_argument("--slow-answer", type=float, default=0.05)
     parser.add_argument("--version", action="store_true")
     args, rest = parser.parse_known_args(argv)
     if args.version:

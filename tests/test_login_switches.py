@@ -16,6 +16,7 @@ import pytest
 from cli_simulator import tokens_for
 from conftest import SIMULATOR, cli_processes, wait_for
 
+from vaporforge.keys import KeyKind
 from vaporforge.settings import Settings
 from vaporforge.states import LoginMode, SessionState
 from vaporforge.store import SessionRecord, SessionStore
@@ -177,3 +178,19 @@ def test_a_session_already_ended_is_not_started(make_ctx):
     ctx.store.transition(sid, Event.CANCELLED)
     assert run_login(ctx, sid) is SessionState.CANCELLED
     assert not cli_processes()
+
+
+def test_cancel_while_verifying_keeps_no_payload(make_ctx):
+    from vaporforge.states import Event
+    ctx = make_ctx("--slow-answer", "1.5")
+    sid = new_session(ctx)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    submit(ctx, sid, "valid-but-slow-code#state")
+    wait_for(lambda: not ctx.store.redis.exists(ctx.store.key(KeyKind.CODE, sid)),
+             what="the worker to take the code")
+    time.sleep(0.3)
+    ctx.store.transition(sid, Event.CANCELLED)  # the user cancels before the CLI answers
+    thread.join(15)
+    assert state_of(ctx, sid).state is SessionState.CANCELLED
+    assert not ctx.store.payload_present(sid)

@@ -127,7 +127,6 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
         if current.state is not SessionState.VERIFYING:
             continue  # a stale code for an attempt already answered
         answer = driver.submit(item, settings.exchange_timeout)
-        del item
         if isinstance(answer, Rejected):
             store.transition(sid, Event.CODE_REJECTED, error_code="invalid_code",
                              error_message=redact(answer.sentence))
@@ -135,8 +134,15 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
         if isinstance(answer, Failed):
             return _finish(store, sid, Event.FAILED, "exchange_failed", redact(answer.line))
         payload = _payload(record, answer, place)
+        # The payload goes first so a claim never sees `ready` without it; if the
+        # session ended meanwhile (cancel, expiry), the payload goes too.
         store.put_payload(sid, payload, settings.credentials_ttl)
-        store.transition(sid, Event.SUCCEEDED, error_code="", error_message="", oauth_url="")
+        try:
+            store.transition(sid, Event.SUCCEEDED, error_code="", error_message="",
+                             oauth_url="")
+        except (InvalidTransition, SessionNotFound):
+            store.drop_payload(sid)
+            raise
         log.info("session %s ready", sid)
         return SessionState.READY
 
