@@ -191,6 +191,19 @@ def test_cancel_while_verifying_keeps_no_payload(make_ctx):
              what="the worker to take the code")
     time.sleep(0.3)
     ctx.store.transition(sid, Event.CANCELLED)  # the user cancels before the CLI answers
-    thread.join(15)
+    thread.join(1.2)  # the CLI would answer after 1.5 s; cancel must not wait for it
+    assert not thread.is_alive()
     assert state_of(ctx, sid).state is SessionState.CANCELLED
     assert not ctx.store.payload_present(sid)
+
+
+def test_cancel_while_starting_ends_the_cli_at_once(make_ctx):
+    from vaporforge.states import Event
+    ctx = make_ctx("--slow-start", "20")
+    sid = new_session(ctx)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: cli_processes(), what="the CLI to start")
+    ctx.store.transition(sid, Event.CANCELLED)
+    thread.join(2)
+    assert not thread.is_alive()
+    assert state_of(ctx, sid).state is SessionState.CANCELLED

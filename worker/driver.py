@@ -23,6 +23,7 @@ from vaporforge.states import LoginMode
 _READ_SIZE = 65536
 _READ_SLICE = 0.2
 _ECHO_WAIT = 2.0
+_ENDED_POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,15 @@ class Exited:
 class LoginDriver:
     def __init__(self, child: SpawnBase, mode: LoginMode,
                  clock: Callable[[], float] = time.monotonic,
-                 extra_hosts: frozenset[str] = frozenset()) -> None:
+                 extra_hosts: frozenset[str] = frozenset(),
+                 ended: Callable[[], bool] = lambda: False) -> None:
+        """``ended`` says whether the session ended elsewhere (cancel, expiry); it is
+        asked about twice a second while the driver waits on the CLI."""
         self.child = child
         self.mode = mode
         self.extra_hosts = extra_hosts
+        self._ended = ended
+        self._asked = clock()
         self.clock = clock
         self.output = ""
         self.eof = False
@@ -53,6 +59,12 @@ class LoginDriver:
         except pexpect.EOF:
             self.eof = True
         return not self.eof
+
+    def _session_ended(self) -> bool:
+        if self.clock() - self._asked < _ENDED_POLL:
+            return False
+        self._asked = self.clock()
+        return self._ended()
 
     def exit_status(self) -> int | None:
         """The CLI's exit status once it has ended (None if unknown or running)."""
@@ -83,6 +95,8 @@ class LoginDriver:
                 raise LoginFailed("url_not_found",
                                   f"The CLI showed no usable sign-in address ({why}).")
             remaining = deadline - self.clock()
+            if self._session_ended():
+                raise LoginFailed("ended", "The session ended while the CLI started.")
             if remaining <= 0:
                 raise LoginFailed("url_not_found",
                                   f"The CLI showed no sign-in address within {timeout:g} s.")
@@ -113,6 +127,9 @@ class LoginDriver:
             if answer is not None:
                 return answer
             remaining = deadline - self.clock()
+            if self._session_ended():
+                return Failed("The session ended while the CLI was signing in.",
+                              "The session ended while the CLI was signing in.")
             if remaining <= 0:
                 return Failed(f"The CLI did not answer within {timeout:g} s.",
                               f"The CLI did not answer within {timeout:g} s.")

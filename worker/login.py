@@ -78,7 +78,8 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
     try:
         place = ctx.runtime.start(session_id, record.expires_at)
         driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, record.mode)), record.mode,
-                             extra_hosts=ctx.settings.extra_sign_in_hosts)
+                             extra_hosts=ctx.settings.extra_sign_in_hosts,
+                             ended=lambda: _ended(store, session_id))
         url = driver.read_url(ctx.settings.url_timeout)
         store.transition(session_id, Event.URL_PUBLISHED, oauth_url=url)
         log.info("session %s awaiting code", session_id)
@@ -187,6 +188,11 @@ def _read_json(place: LoginPlace, path: str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise LoginFailed("exchange_failed", "The CLI wrote credentials we cannot read.")
     return value
+
+
+def _ended(store: SessionStore, sid: str) -> bool:
+    record = store.get(sid)
+    return record is None or record.state.terminal
 
 
 def _finish(store: SessionStore, sid: str, event: Event, code: str,
