@@ -53,8 +53,11 @@ def login_containers() -> list:
     if os.environ.get("VF_DOCKER_TESTS") != "1":
         return []
     import docker
-    with docker.from_env() as client:
+    client = docker.from_env()
+    try:
         return client.containers.list(all=True, filters={"label": "vaporforge.session"})
+    finally:
+        client.close()
 
 
 @pytest.fixture(autouse=True)
