@@ -33,7 +33,8 @@ def engine():
 
 def login_containers(engine, session_id: str | None = None) -> list:
     label = LABEL if session_id is None else f"{LABEL}={session_id}"
-    return engine.containers.list(all=True, filters={"label": label})
+    # the low-level list: no per-container inspect that races with removal
+    return engine.api.containers(all=True, filters={"label": label})
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_live_login_container_is_locked_down(docker_stack, engine):
     session = docker_stack.create("oauth")
     docker_stack.wait_state(session, "awaiting_code", timeout=30)
     (container,) = login_containers(engine, session["session_id"])
-    attrs = engine.api.inspect_container(container.id)
+    attrs = engine.api.inspect_container(container["Id"])
     host, config = attrs["HostConfig"], attrs["Config"]
     assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
     assert "no-new-privileges" in host["SecurityOpt"]

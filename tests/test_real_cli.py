@@ -55,7 +55,8 @@ def login_containers() -> list:
     import docker
     client = docker.from_env()
     try:
-        return client.containers.list(all=True, filters={"label": "vaporforge.session"})
+        # the low-level list: no per-container inspect that races with removal
+        return client.api.containers(all=True, filters={"label": "vaporforge.session"})
     finally:
         client.close()
 

@@ -178,9 +178,9 @@ def docker_ok(redis_server, work_root, tmp_path_factory):
 def sign_in_container(stack, mode: str, account: str = "") -> tuple[dict, str]:
     session = stack.create(mode)
     url = stack.wait_state(session, "awaiting_code", timeout=60)["oauth_url"]
-    (container,) = stack.engine.containers.list(
+    (container,) = stack.engine.api.containers(
         filters={"label": f"vaporforge.session={session['session_id']}"})
-    pid = str(stack.engine.api.inspect_container(container.id)["State"]["Pid"])
+    pid = str(stack.engine.api.inspect_container(container["Id"])["State"]["Pid"])
     enter = ["nsenter", "--target", pid, "--net", "--"]
     server = subprocess.Popen(
         [*enter, sys.executable, str(HERE / "fake_oauth_server.py"), "--host", "127.0.0.1",
