@@ -73,7 +73,6 @@ import json
 import os
 import re
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -149,10 +148,7 @@ def make_certs(certdir: str, hosts=None) -> dict:
     paths = {n: os.path.join(certdir, f"{n}.pem") for n in ("ca", "cert", "key")}
     if all(os.path.exists(p) for p in paths.values()):
         return paths
-    try:
-        _make_certs_cryptography(paths, hosts)
-    except ImportError:
-        _make_certs_openssl(paths, hosts)
+    _make_certs_cryptography(paths, hosts)
     os.chmod(paths["key"], 0o600)
     return paths
 
@@ -220,69 +216,6 @@ def _make_certs_cryptography(paths, hosts):
     )
     _write(paths["cert"], leaf.public_bytes(pem))
     _write(paths["ca"], ca.public_bytes(pem))
-
-
-def _make_certs_openssl(paths, hosts):
-    with tempfile.TemporaryDirectory() as t:
-        cak, ext = os.path.join(t, "ca.key"), os.path.join(t, "ext.cnf")
-        csr = os.path.join(t, "leaf.csr")
-        with open(ext, "w") as f:
-            f.write(
-                "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
-                "subjectAltName=" + ",".join(f"DNS:{h}" for h in hosts) + "\n"
-            )
-        run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-        run(
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            cak,
-            "-out",
-            paths["ca"],
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=fake-oauth test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE,pathlen:0",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        )
-        run(
-            "openssl",
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            paths["key"],
-            "-out",
-            csr,
-            "-subj",
-            f"/CN={hosts[0]}",
-        )
-        run(
-            "openssl",
-            "x509",
-            "-req",
-            "-in",
-            csr,
-            "-CA",
-            paths["ca"],
-            "-CAkey",
-            cak,
-            "-CAcreateserial",
-            "-out",
-            paths["cert"],
-            "-days",
-            "825",
-            "-extfile",
-            ext,
-        )
 
 
 def _write(path, data: bytes):
