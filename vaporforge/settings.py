@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -105,7 +105,7 @@ class Settings:
     extra_sign_in_hosts: frozenset[str] = frozenset()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from ``env`` (usually ``os.environ``); raises ConfigError."""
         redis_url = env.get("REDIS_URL", "").strip() or cls.redis_url
         broker_url = env.get("VF_BROKER_URL", "").strip() or _with_db(
@@ -158,12 +158,4 @@ class Settings:
                 h.strip().lower() for h in env.get("VF_EXTRA_SIGN_IN_HOSTS", "").split(",")
                 if h.strip()),
         )
-        values.update(overrides)
         return cls(**values)
-
-    def replace(self, **changes: Any) -> Settings:
-        known = {f.name for f in fields(self)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ConfigError(f"unknown settings: {sorted(unknown)}")
-        return replace(self, **changes)

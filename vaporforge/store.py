@@ -124,12 +124,6 @@ class SessionStore:
             return None
         return SessionRecord.from_hash(data)
 
-    def require(self, session_id: str) -> SessionRecord:
-        record = self.get(session_id)
-        if record is None:
-            raise SessionNotFound()
-        return record
-
     def transition(self, session_id: str, event: Event, **changes: Any) -> SessionRecord:
         """Apply ``event`` atomically; raises InvalidTransition or SessionNotFound."""
         key = self.key(KeyKind.SESSION, session_id)
@@ -194,9 +188,6 @@ class SessionStore:
 
     def live_session_ids(self) -> set[str]:
         return set(self.redis.zrange(self.key(KeyKind.LIVE), 0, -1))
-
-    def overdue_session_ids(self) -> set[str]:
-        return set(self.redis.zrangebyscore(self.key(KeyKind.LIVE), "-inf", self.now()))
 
     def forget_live(self, session_id: str) -> None:
         self.redis.zrem(self.key(KeyKind.LIVE), session_id)

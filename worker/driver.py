@@ -136,6 +136,3 @@ class LoginDriver:
             if not self._read(min(remaining, _READ_SLICE)):
                 answer = cli_output.classify_answer(self.output[mark:], self.mode)
                 return answer if answer is not None else Exited(self.exit_status())
-
-    def version_line(self) -> str:
-        return cli_output.last_words(self.output)
