@@ -38,13 +38,19 @@ class LoginPlace(Protocol):
     home: str
 
     def spawn(self, spec: SpawnSpec) -> SpawnBase:
-        """Start the CLI; return a text-mode pexpect child (``encoding='utf-8'``)."""
+        """Start the CLI; return a text-mode pexpect child (``encoding='utf-8'``).
+
+        The driver uses ``read_nonblocking``, ``send`` and, once the CLI has
+        ended, ``wait()`` for its exit status where the child knows it. No byte
+        the CLI writes may be lost before the child is returned."""
 
     def read_file(self, path: str) -> bytes | None:
         """Bytes of ``path`` (relative to HOME), or ``None`` when it does not exist."""
 
     def stop(self) -> None:
-        """End the CLI and remove everything the place made. Idempotent."""
+        """End the CLI and remove everything the place made. Idempotent; raises
+        RuntimeFailure only when the engine cannot be reached (the reaper then
+        finishes the job)."""
 
 
 class Runtime(Protocol):
