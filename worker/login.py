@@ -98,9 +98,13 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
         return _finish(store, session_id, Event.FAILED, "internal_error",
                        "The login failed because of an error on our side.")
     finally:
-        if place is not None:
-            place.stop()
         store.drop_codes(session_id)
+        if place is not None:
+            try:
+                place.stop()
+            except BrokerError as exc:  # the reaper removes it once the engine answers
+                log.error("session %s: could not stop its login place: %s", session_id,
+                          exc.message)
 
 
 def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
