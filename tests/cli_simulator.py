@@ -14,7 +14,7 @@ can predict them. Switches go before the CLI's own arguments:
 
     cli_simulator.py [--slow-start S] [--crash-before-url] [--short-url]
                      [--localhost-url] [--wrap COLS] [--never-answer]
-                     [--slow-answer S] auth login
+                     [--slow-answer S] [--ascii-box] auth login
 """
 
 from __future__ import annotations
@@ -194,10 +194,12 @@ def setup_token(args: argparse.Namespace, cols: int) -> int:
         if select.select([0], [], [], 0)[0]:
             os.read(0, 65536)  # typed too early: the whole input is lost, as observed
         inner = max(cols - 3, 10)
-        out(f"\x1b[2G\x1b[38;5;153m╭{'─' * (inner - 2)}╮\x1b[39m\r\r\n")
-        out(f"\x1b[2G\x1b[38;5;153m│\x1b[4G\x1b[39m\x1b[7m \x1b[{cols}G\x1b[27m\x1b[38;5;153m│"
-            "\x1b[39m\r\r\n")
-        out(f"\x1b[2G\x1b[38;5;153m╰{'─' * (inner - 2)}╯\x1b[39m\r\r\n")
+        top, side, bottom, line = ("++", "|", "++", "-") if args.ascii_box else (
+            "╭╮", "│", "╰╯", "─")
+        out(f"\x1b[2G\x1b[38;5;153m{top[0]}{line * (inner - 2)}{top[1]}\x1b[39m\r\r\n")
+        out(f"\x1b[2G\x1b[38;5;153m{side}\x1b[4G\x1b[39m\x1b[7m \x1b[{cols}G\x1b[27m"
+            f"\x1b[38;5;153m{side}\x1b[39m\r\r\n")
+        out(f"\x1b[2G\x1b[38;5;153m{bottom[0]}{line * (inner - 2)}{bottom[1]}\x1b[39m\r\r\n")
         out("\x1b[3C\x1b[2A\x1b[>0q\x1b[?u\x1b]7501;?\x07\x1b[c")
         code = read_line("\x1b[7m \x1b[27m\r\r\n\r\n", masked=True)
         if code is None:
@@ -235,6 +237,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--wrap", type=int, default=0)
     parser.add_argument("--never-answer", action="store_true")
     parser.add_argument("--slow-answer", type=float, default=0.05)
+    parser.add_argument("--ascii-box", action="store_true")
     parser.add_argument("--version", action="store_true")
     args, rest = parser.parse_known_args(argv)
     if args.version:

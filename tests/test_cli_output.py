@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vaporforge import cli_output
-from vaporforge.cli_output import Failed, Rejected, TokenPrinted
+from vaporforge.cli_output import Failed, LoggedIn, Rejected, TokenPrinted
 from vaporforge.states import LoginMode
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
@@ -131,6 +131,7 @@ def test_badpaste_transcript_answers():
     (" abc#def\r\r\n", None),
     (" abc#def\r\r\nSigning in…\r\n", None),
     (" abc#def\r\r\nSigning in…\r\nCouldn't log in: boom\r\n", Failed("boom")),
+    (" abc#def\r\r\nSigning in…\r\nLogin successful.\r\n", LoggedIn()),
 ])
 def test_auth_login_answer_is_incomplete_until_the_cli_says_so(partial, expected):
     assert cli_output.classify_answer(partial, LoginMode.OAUTH) == expected

@@ -133,7 +133,7 @@ def test_a_cli_that_never_answers_fails_in_bounded_time(make_ctx):
     thread.join(15)
     record = state_of(ctx, sid)
     assert record.state is SessionState.FAILED
-    assert record.error_code == "exchange_failed"
+    assert record.error_code == "timeout"
 
 
 def test_no_code_within_the_wait_times_out(make_ctx):
@@ -207,3 +207,15 @@ def test_cancel_while_starting_ends_the_cli_at_once(make_ctx):
     thread.join(2)
     assert not thread.is_alive()
     assert state_of(ctx, sid).state is SessionState.CANCELLED
+
+
+def test_a_tui_box_drawn_otherwise_is_ready_once_the_screen_is_quiet(make_ctx):
+    ctx = make_ctx("--ascii-box")
+    sid = new_session(ctx, LoginMode.SETUP_TOKEN)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    code = "ascii-box-code-0123#state"
+    submit(ctx, sid, code)
+    thread.join(15)
+    assert state_of(ctx, sid).state is SessionState.READY
+    assert tokens_for(code)["access"] in (ctx.store.claim_payload(sid) or "")

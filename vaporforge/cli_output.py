@@ -27,6 +27,7 @@ AUTH_PROMPT = "Paste code here if prompted >"
 TUI_PROMPT = "Paste code here if prompted"
 TUI_BOX_BOTTOM = "╰"
 SIGNING_IN = "Signing in…"
+LOGIN_SUCCESSFUL = "Login successful"
 TOKEN_CREATED = "Long-lived authentication token created"
 TOKEN_STORE_HINT = "Store this token securely"
 
@@ -104,6 +105,11 @@ def prompt_ready(raw: str, mode: LoginMode) -> bool:
     return AUTH_PROMPT in text
 
 
+def prompt_shown(raw: str, mode: LoginMode) -> bool:
+    """The prompt's words are on screen (the TUI's input box may still be coming)."""
+    return (TUI_PROMPT if mode is LoginMode.SETUP_TOKEN else AUTH_PROMPT) in screen_text(raw)
+
+
 @dataclass(frozen=True)
 class Rejected:
     """The CLI refused the pasted text and asks again; ``sentence`` is its own."""
@@ -128,7 +134,12 @@ class TokenPrinted:
     token: str
 
 
-Answer = Rejected | Failed | TokenPrinted
+@dataclass(frozen=True)
+class LoggedIn:
+    """``auth login`` said ``Login successful.``; the credentials file is next."""
+
+
+Answer = Rejected | Failed | TokenPrinted | LoggedIn
 
 
 def _last_sentence(text: str) -> str:
@@ -161,6 +172,8 @@ def classify_answer(raw: str, mode: LoginMode) -> Answer | None:
     at = after_echo.find(AUTH_PROMPT)
     if at >= 0 and SIGNING_IN not in after_echo[:at]:
         return Rejected(_last_sentence(after_echo[:at]))
+    if SIGNING_IN in after_echo and LOGIN_SUCCESSFUL in after_echo:
+        return LoggedIn()
     return None
 
 

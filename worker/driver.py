@@ -15,7 +15,7 @@ import pexpect
 from pexpect.spawnbase import SpawnBase
 
 from vaporforge import cli_output
-from vaporforge.cli_output import Answer, Failed
+from vaporforge.cli_output import Answer, LoggedIn
 from vaporforge.errors import LoginFailed
 from vaporforge.redact import redact
 from vaporforge.states import LoginMode
@@ -24,6 +24,8 @@ _READ_SIZE = 65536
 _READ_SLICE = 0.2
 _ECHO_WAIT = 2.0
 _ENDED_POLL = 0.5
+_QUIET = 0.5  # a TUI prompt with no box, then silence this long: ready all the same
+_EXIT_WAIT = 3.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class LoginDriver:
         self.extra_hosts = extra_hosts
         self._ended = ended
         self._asked = clock()
+        self._last_output = clock()
         self.clock = clock
         self.output = ""
         self.eof = False
@@ -54,6 +57,7 @@ class LoginDriver:
             return False
         try:
             self.output += self.child.read_nonblocking(_READ_SIZE, timeout=max(timeout, 0))
+            self._last_output = self.clock()
         except pexpect.TIMEOUT:
             pass
         except pexpect.EOF:
@@ -87,7 +91,9 @@ class LoginDriver:
         deadline = self.clock() + timeout
         while True:
             url, refused = cli_output.sign_in_url(self.output, self.extra_hosts)
-            ready = cli_output.prompt_ready(self.output, self.mode)
+            ready = cli_output.prompt_ready(self.output, self.mode) or (
+                self.clock() - self._last_output >= _QUIET
+                and cli_output.prompt_shown(self.output, self.mode))
             if url and ready:
                 return url
             if ready and not url:
@@ -124,15 +130,24 @@ class LoginDriver:
         self.child.send("\r")
         while True:
             answer = cli_output.classify_answer(self.output[mark:], self.mode)
+            if isinstance(answer, LoggedIn):
+                return self._exit_after_success()
             if answer is not None:
                 return answer
             remaining = deadline - self.clock()
             if self._session_ended():
-                return Failed("The session ended while the CLI was signing in.",
-                              "The session ended while the CLI was signing in.")
+                raise LoginFailed("ended", "The session ended while the CLI was signing in.")
             if remaining <= 0:
-                return Failed(f"The CLI did not answer within {timeout:g} s.",
-                              f"The CLI did not answer within {timeout:g} s.")
+                raise LoginFailed("timeout", f"The CLI did not answer within {timeout:g} s.")
             if not self._read(min(remaining, _READ_SLICE)):
                 answer = cli_output.classify_answer(self.output[mark:], self.mode)
-                return answer if answer is not None else Exited(self.exit_status())
+                if answer is None or isinstance(answer, LoggedIn):
+                    return Exited(self.exit_status())
+                return answer
+
+    def _exit_after_success(self) -> Exited:
+        """The CLI said it logged in: give it a moment to exit, for its status."""
+        deadline = self.clock() + _EXIT_WAIT
+        while self.clock() < deadline and self._read(_READ_SLICE):
+            pass
+        return Exited(self.exit_status() if self.eof else None)
