@@ -105,11 +105,16 @@ def authorized_session(session_id: str) -> SessionRecord:
     if not _SESSION_ID.match(session_id) or not match:
         raise SessionNotFound()
     store = api_context().store
-    record = store.settle(session_id)
+    record = store.get(session_id)
     if record is None or not hmac.compare_digest(token_hash(match.group(1)),
                                                  record.token_hash):
         raise SessionNotFound()
-    return record
+    # Only the token's holder may make the store record what it implies (expiry,
+    # a lost worker): an unauthenticated request changes nothing.
+    settled = store.settle(session_id)
+    if settled is None:
+        raise SessionNotFound()
+    return settled
 
 
 def status_body(record: SessionRecord) -> dict[str, Any]:
