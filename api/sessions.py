@@ -205,16 +205,8 @@ class Session(MethodView):
     @blp.doc(operationId="cancelSession", **_BEARER_DOC)
     def delete(self, session_id: str) -> tuple[str, int]:
         """Cancel: the CLI process (or container) is ended and nothing is kept."""
-        record = authorized_session(session_id)
-        store = api_context().store
-        if not record.state.terminal:
-            try:
-                store.transition(session_id, Event.CANCELLED, error_code="",
-                                 error_message="")
-            except InvalidTransition:
-                pass  # it ended meanwhile; cancelling an ended session is a no-op
-        store.drop_payload(session_id)
-        store.wake(session_id)
+        authorized_session(session_id)
+        api_context().store.end(session_id, Event.CANCELLED)  # ended already: a no-op
         return "", 204
 
 
@@ -233,12 +225,8 @@ class Code(MethodView):
         if record.state is not SessionState.AWAITING_CODE:
             raise Conflict(f"This session is not waiting for a code (it is {record.state.value}).")
         if ctx.store.increment_attempts(session_id) > ctx.settings.max_code_attempts:
-            try:
-                ctx.store.transition(session_id, Event.FAILED, error_code="too_many_attempts",
-                                     error_message="Too many codes were tried; start again.")
-            except InvalidTransition:
-                pass
-            ctx.store.wake(session_id)
+            ctx.store.end(session_id, Event.FAILED, "too_many_attempts",
+                          "Too many codes were tried; start again.")
             raise TooManyAttempts(f"Only {ctx.settings.max_code_attempts} codes may be tried "
                                   "per session; this session has ended.")
         try:

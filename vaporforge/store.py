@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import Enum
 from typing import Any
 
 import redis
@@ -45,6 +46,16 @@ redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
+_COUNT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+"""
+
+
+def _as_text(values: dict[str, Any]) -> dict[str, str]:
+    """Hash fields as Redis stores them: enums by value, everything else str()."""
+    return {k: str(v.value if isinstance(v, Enum) else v) for k, v in values.items()}
+
 
 class SessionNotFound(BrokerError):
     code = "not_found"
@@ -70,7 +81,7 @@ class SessionRecord:
     """The browser's public JWK (JSON) the payload is sealed to; public, not a secret."""
 
     def to_hash(self) -> dict[str, str]:
-        out = {k: str(v.value if hasattr(v, "value") else v) for k, v in asdict(self).items()}
+        out = _as_text(asdict(self))
         if not self.owner:
             del out["owner"]  # set once, by the worker that takes the session (HSETNX)
         return out
@@ -99,6 +110,7 @@ class SessionStore:
         self.clock = clock
         self._claim = client.register_script(_CLAIM)
         self._own = client.register_script(_OWN)
+        self._count = client.register_script(_COUNT)
 
     def key(self, kind: KeyKind, session_id: str = "") -> str:
         return key_for(self.prefix, kind, session_id)
@@ -135,7 +147,7 @@ class SessionStore:
                 raise SessionNotFound()
             current = SessionRecord.from_hash(data)
             new_state = transition(current.state, event)
-            fields = {k: str(v.value if hasattr(v, "value") else v) for k, v in changes.items()}
+            fields = _as_text(changes)
             fields.update(state=new_state.value, updated_at=str(self.now()))
             pipe.multi()
             pipe.hset(key, mapping=fields)
@@ -155,7 +167,9 @@ class SessionStore:
         return bool(self._own(keys=keys, args=[owner, heartbeat_ttl]))
 
     def increment_attempts(self, session_id: str) -> int:
-        return int(self.redis.hincrby(self.key(KeyKind.SESSION, session_id), "attempts", 1))
+        """The session's code count after this one; 0 if the record is gone (never
+        recreating it as a hash without a TTL)."""
+        return int(self._count(keys=[self.key(KeyKind.SESSION, session_id)]))
 
     # -- code hand-off ----------------------------------------------------------
     def push_code(self, session_id: str, code: str, ttl: int) -> None:
@@ -238,10 +252,18 @@ class SessionStore:
         if implied is None:
             return record
         event, code, message = implied
+        return self.end(session_id, event, code, message) or self.get(session_id)
+
+    def end(self, session_id: str, event: Event, code: str = "",
+            message: str = "") -> SessionRecord | None:
+        """End a session from outside its worker: move it to the terminal state of
+        ``event``, drop any payload and wake the owning worker so it stops the
+        CLI. Returns None when the session had already ended (or is gone)."""
         try:
-            record = self.transition(session_id, event, error_code=code, error_message=message)
+            record = self.transition(session_id, event, error_code=code,
+                                     error_message=message)
         except (InvalidTransition, SessionNotFound):
-            return self.get(session_id)
+            record = None
         self.drop_payload(session_id)
         self.wake(session_id)
         return record
