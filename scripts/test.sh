@@ -34,10 +34,12 @@ if [[ ! -x $VENV/bin/python ]]; then
   echo "== creating virtualenv $VENV"
   python3 -m venv "$VENV"
 fi
-if ! cmp -s requirements.lock "$VENV/.requirements.lock"; then
-  echo "== installing locked packages"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.lock
-  cp requirements.lock "$VENV/.requirements.lock"
+stamp=$(cat requirements.lock requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)
+if [[ $(cat "$VENV/.locked" 2>/dev/null) != "$stamp" ]]; then
+  echo "== installing locked packages and the project (editable)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.lock
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  echo "$stamp" > "$VENV/.locked"
 fi
 export PATH="$VENV/bin:$PATH"
 
