@@ -11,11 +11,9 @@ import redis
 from celery import Celery
 from flask import Flask, Response, request
 from flask_cors import CORS
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, sessions
+from api import errors, health, limits, sessions
 from api.context import EXTENSION, ApiContext
 from vaporforge import defaults
 from vaporforge.redact import install_redaction
@@ -44,11 +42,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     settings: Settings = app.config.get("SETTINGS") or Settings.from_env(os.environ)
+    # Bounded timeouts: with Redis down, every request answers 503 within seconds.
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                  health_check_interval=30)
+                                  health_check_interval=30, socket_connect_timeout=2,
+                                  socket_timeout=5)
     tasks = Celery("vaporforge-api", broker=settings.broker_url)
     tasks.conf.update(task_default_queue=defaults.LOGIN_QUEUE,
-                      broker_connection_retry_on_startup=True, task_serializer="json")
+                      broker_connection_retry_on_startup=True, task_serializer="json",
+                      broker_connection_timeout=2, task_publish_retry_policy={
+                          "max_retries": 2, "interval_start": 0, "interval_step": 0.5,
+                          "interval_max": 0.5})
     app.extensions[EXTENSION] = ApiContext(settings, SessionStore(client, settings.key_prefix),
                                            tasks)
 
@@ -63,7 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
-    _limit(app, settings)
+    limits.install(app, settings)
     if settings.allowed_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.allowed_origins)}},
              methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
@@ -71,21 +74,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
     install_redaction()
     return app
-
-
-def _limit(app: Flask, settings: Settings) -> None:
-    """Rate limits in Redis: creations per client address, polls per session."""
-    limiter = Limiter(get_remote_address, app=app, storage_uri=settings.redis_url,
-                      headers_enabled=True, key_prefix=f"{settings.key_prefix}:limit",
-                      strategy="fixed-window")
-    views = app.view_functions
-    views["sessions.Sessions"] = limiter.limit(settings.create_rate, methods=["POST"])(
-        views["sessions.Sessions"])
-    views["sessions.Session"] = limiter.limit(
-        settings.poll_rate, methods=["GET"],
-        key_func=lambda: f"poll:{(request.view_args or {}).get('session_id', '')}")(
-        views["sessions.Session"])
-    app.extensions["vaporforge_limiter"] = limiter
 
 
 def _security_headers(response: Response) -> Response:

@@ -5,34 +5,51 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify
 from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ErrorSchema
-from vaporforge.errors import BrokerError
+from vaporforge.errors import BrokerError, ErrorCode
 
 log = logging.getLogger("vaporforge.api")
 
-# Werkzeug's HTTP errors, under codes that do not change with its wording.
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_JSON: 400, ErrorCode.VALIDATION_ERROR: 400, ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.CLIENT_KEY_REQUIRED: 400, ErrorCode.INVALID_CLIENT_KEY: 400,
+    ErrorCode.NOT_FOUND: 404, ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.INVALID_STATE: 409, ErrorCode.NOT_READY: 409,
+    ErrorCode.ALREADY_CLAIMED: 410, ErrorCode.EXPIRED: 410,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413, ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.RATE_LIMITED: 429, ErrorCode.TOO_MANY_ATTEMPTS: 429,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.AT_CAPACITY: 503, ErrorCode.STORE_UNAVAILABLE: 503, ErrorCode.UNAVAILABLE: 503,
+}
+"""The one table from error code to HTTP status; a code not listed here is 500."""
+
+# Werkzeug's own HTTP errors, under codes that do not change with its wording.
 HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 410: "gone",
-    413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
-    429: "rate_limited", 500: "internal_error", 503: "unavailable",
+    400: ErrorCode.BAD_REQUEST, 404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE, 415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_ERROR, 429: ErrorCode.RATE_LIMITED,
+    500: ErrorCode.INTERNAL_ERROR, 503: ErrorCode.UNAVAILABLE,
 }
 HTTP_MESSAGES = {
     404: "No such resource.",
     405: "This method is not allowed here.",
     413: "The request body is larger than the limit.",
     415: "Send the request body as application/json.",
+    429: "Too many requests; try again later.",
     500: "Something went wrong on our side.",
 }
+STORE_RETRY_AFTER = 5
+"""Seconds a client is told to wait while Redis does not answer."""
 
 
-def error_response(status: int, code: str, message: str,
+def error_response(status: int, code: ErrorCode, message: str,
                    headers: dict[str, str] | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
+    response = jsonify({"error": {"code": code.value, "message": message}})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -67,16 +84,27 @@ class Api(SmorestApi):
         messages = data.get("messages") or data.get("errors")
         if messages:
             text = "; ".join(_flatten(messages)) or "The request is not valid."
-            return error_response(400, "validation_error", text)
+            return error_response(400, ErrorCode.VALIDATION_ERROR, text)
         message = HTTP_MESSAGES.get(status) or error.description or "Request failed."
         # Keep what the exception says about itself (Allow on 405, Retry-After on 429).
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         headers.update(data.get("headers") or {})
-        return error_response(status, HTTP_CODES.get(status, "http_error"), message, headers)
+        limit = getattr(getattr(error, "limit", None), "limit", None)
+        if status == 429 and limit is not None:  # Flask-Limiter's, without its headers
+            headers.setdefault("Retry-After", str(limit.get_expiry()))
+        return error_response(status, HTTP_CODES.get(status, ErrorCode.HTTP_ERROR), message,
+                              headers)
 
 
 def register(app: Flask) -> None:
     @app.errorhandler(BrokerError)
     def _broker_error(error: BrokerError) -> Response:
-        headers = getattr(error, "headers", None)
-        return error_response(error.status, error.code, error.message, headers)
+        return error_response(STATUS.get(error.code, 500), error.code, error.message,
+                              error.headers)
+
+    @app.errorhandler(redis.RedisError)
+    def _store_unavailable(error: redis.RedisError) -> Response:
+        log.warning("Redis does not answer: %s", type(error).__name__)
+        return error_response(503, ErrorCode.STORE_UNAVAILABLE,
+                              "The session store is not reachable; try again shortly.",
+                              {"Retry-After": str(STORE_RETRY_AFTER)})

@@ -1,4 +1,7 @@
-"""/api/auth/sessions: create a login, poll it, paste the code, claim, cancel."""
+"""/api/auth/sessions: create a login, poll it, paste the code, claim, cancel.
+
+Routes only: every rule that moves a session is in :mod:`vaporforge.lifecycle`.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, request
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from kombu.exceptions import OperationalError
 
 from api.context import api_context
 from api.errors import error_response
+from api.limits import LimitKind, limit_session, refuse_probe
 from api.schemas import (
     CodeAcceptedSchema,
     CreateSessionSchema,
@@ -26,52 +30,17 @@ from api.schemas import (
     SessionStatusSchema,
     SubmitCodeSchema,
 )
-from vaporforge import defaults
-from vaporforge.errors import BrokerError
+from vaporforge import defaults, lifecycle
+from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.sealing import public_jwk
-from vaporforge.settings import Settings
-from vaporforge.states import Event, InvalidTransition, LoginMode, SessionState
-from vaporforge.store import SessionNotFound, SessionRecord, SessionStore
+from vaporforge.states import Event, LoginMode, SessionState
+from vaporforge.store import SessionRecord
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/auth/sessions",
                 description="One Claude login per session")
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _BEARER = re.compile(r"^Bearer\s+([A-Za-z0-9_-]{16,128})\s*$")
-
-
-class Conflict(BrokerError):
-    status = 409
-    code = "invalid_state"
-
-
-class Gone(BrokerError):
-    status = 410
-    code = "gone"
-
-
-class Unavailable(BrokerError):
-    status = 503
-    code = "unavailable"
-
-
-class AtCapacity(BrokerError):
-    status = 503
-    code = "at_capacity"
-    message = "The broker is running as many logins as it can; try again shortly."
-    headers = {"Retry-After": str(defaults.AT_CAPACITY_RETRY_AFTER)}
-
-
-class ClientKeyRequired(BrokerError):
-    status = 400
-    code = "client_key_required"
-    message = ("This broker only hands out sealed credentials: send client_public_key "
-               "(an EC P-256 public JWK).")
-
-
-class TooManyAttempts(BrokerError):
-    status = 429
-    code = "too_many_attempts"
 
 
 def token_hash(token: str) -> str:
@@ -85,13 +54,14 @@ def require_json_body() -> Response | None:
     if not request.get_data(cache=True):
         return None
     if not request.is_json:
-        return error_response(415, "unsupported_media_type",
+        return error_response(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                               "Send the request body as application/json.")
     body = request.get_json(silent=True)
     if body is None:
-        return error_response(400, "invalid_json", "The request body is not valid JSON.")
+        return error_response(400, ErrorCode.INVALID_JSON, "The request body is not valid JSON.")
     if not isinstance(body, dict):
-        return error_response(400, "invalid_json", "The request body must be a JSON object.")
+        return error_response(400, ErrorCode.INVALID_JSON,
+                              "The request body must be a JSON object.")
     return None
 
 
@@ -99,22 +69,19 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def authorized_session(session_id: str) -> SessionRecord:
-    """The session if the bearer token matches it; one 404 for every other case."""
+def authorized_session(session_id: str, kind: LimitKind) -> SessionRecord:
+    """The session as it now stands, if the bearer token matches it; one 404 for
+    every other case. Only the token's holder spends the session's rate limit or
+    makes the store record what it implies (expiry, a lost worker)."""
     match = _BEARER.match(request.headers.get("Authorization", ""))
-    if not _SESSION_ID.match(session_id) or not match:
-        raise SessionNotFound()
     store = api_context().store
-    record = store.get(session_id)
-    if record is None or not hmac.compare_digest(token_hash(match.group(1)),
-                                                 record.token_hash):
-        raise SessionNotFound()
-    # Only the token's holder may make the store record what it implies (expiry,
-    # a lost worker): an unauthenticated request changes nothing.
-    settled = store.settle(session_id)
-    if settled is None:
-        raise SessionNotFound()
-    return settled
+    snapshot = store.read(session_id) if match and _SESSION_ID.match(session_id) else None
+    if snapshot is None or not hmac.compare_digest(token_hash(match.group(1)),  # type: ignore[union-attr]
+                                                   snapshot.record.token_hash):
+        refuse_probe()
+        raise lifecycle.SessionNotFound()
+    limit_session(kind, session_id)
+    return lifecycle.settle(store, snapshot)
 
 
 def status_body(record: SessionRecord) -> dict[str, Any]:
@@ -143,14 +110,6 @@ _CREATED_LINKS = {"responses": {"202": {"links": {
 }}}}
 
 
-def _admit(store: SessionStore, settings: Settings) -> None:
-    """Refuse a new login beyond VF_MAX_SESSIONS or the workers' summed capacity."""
-    workers, capacity = store.worker_capacity()
-    limit = settings.max_sessions if not workers else min(settings.max_sessions, capacity)
-    if store.count_live() >= limit:
-        raise AtCapacity()
-
-
 @blp.route("")
 class Sessions(MethodView):
     @blp.arguments(CreateSessionSchema, location="json", required=False,
@@ -168,22 +127,24 @@ class Sessions(MethodView):
         if args.get("client_public_key") is not None:
             client_key = json.dumps(public_jwk(args["client_public_key"]))
         elif settings.require_client_key:
-            raise ClientKeyRequired()
-        _admit(store, settings)
-        session_id, token = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+            raise BrokerError("This broker only hands out sealed credentials: send "
+                              "client_public_key (an EC P-256 public JWK).",
+                              code=ErrorCode.CLIENT_KEY_REQUIRED)
+        session_id, token = lifecycle.new_session_id(), secrets.token_urlsafe(32)
         now = store.now()
         record = SessionRecord(
             session_id=session_id, mode=LoginMode(args.get("mode", LoginMode.OAUTH.value)),
             state=SessionState.STARTING, token_hash=token_hash(token), created_at=now,
             expires_at=now + settings.session_ttl, updated_at=now, client_key=client_key)
-        store.create(record)
+        lifecycle.create(store, record, settings.max_sessions)
         try:
             ctx.tasks.send_task(defaults.RUN_LOGIN_TASK, args=[session_id],
                                 queue=defaults.LOGIN_QUEUE, expires=settings.session_ttl)
         except OperationalError:
-            store.transition(session_id, Event.FAILED, error_code="unavailable",
-                             error_message="The task queue is not reachable.")
-            raise Unavailable("The login queue is not reachable; try again shortly.") from None
+            lifecycle.end(store, session_id, Event.FAILED, ErrorCode.UNAVAILABLE,
+                          "The task queue is not reachable.")
+            raise BrokerError("The login queue is not reachable; try again shortly.",
+                              code=ErrorCode.UNAVAILABLE) from None
         body = {"session_id": session_id, "session_token": token, "state": record.state.value,
                 "mode": record.mode.value, "expires_at": _iso(record.expires_at),
                 "poll_after_ms": defaults.POLL_AFTER_MS}
@@ -196,17 +157,19 @@ class Session(MethodView):
     @blp.alt_response(404, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
     @blp.doc(operationId="getSession", **_BEARER_DOC)
-    def get(self, session_id: str) -> dict[str, Any]:
+    def get(self, session_id: str) -> Response:
         """The session's state, and the sign-in URL once the CLI has shown it."""
-        return status_body(authorized_session(session_id))
+        # The hot path: the body is built directly (the schema documents it).
+        return jsonify(status_body(authorized_session(session_id, LimitKind.POLL)))
 
     @blp.response(204)
     @blp.alt_response(404, schema=ErrorSchema)
+    @blp.alt_response(429, schema=ErrorSchema)
     @blp.doc(operationId="cancelSession", **_BEARER_DOC)
     def delete(self, session_id: str) -> tuple[str, int]:
         """Cancel: the CLI process (or container) is ended and nothing is kept."""
-        authorized_session(session_id)
-        api_context().store.end(session_id, Event.CANCELLED)  # ended already: a no-op
+        authorized_session(session_id, LimitKind.ACTION)
+        lifecycle.cancel(api_context().store, session_id)
         return "", 204
 
 
@@ -220,21 +183,11 @@ class Code(MethodView):
     @blp.doc(operationId="submitCode", **_BEARER_DOC)
     def post(self, args: dict[str, str], session_id: str) -> dict[str, str]:
         """Hand the code the user pasted to the CLI that waits for it."""
-        record = authorized_session(session_id)
+        authorized_session(session_id, LimitKind.ACTION)
         ctx = api_context()
-        if record.state is not SessionState.AWAITING_CODE:
-            raise Conflict(f"This session is not waiting for a code (it is {record.state.value}).")
-        if ctx.store.increment_attempts(session_id) > ctx.settings.max_code_attempts:
-            ctx.store.end(session_id, Event.FAILED, "too_many_attempts",
-                          "Too many codes were tried; start again.")
-            raise TooManyAttempts(f"Only {ctx.settings.max_code_attempts} codes may be tried "
-                                  "per session; this session has ended.")
-        try:
-            ctx.store.transition(session_id, Event.CODE_SUBMITTED, error_code="",
-                                 error_message="")
-        except InvalidTransition:
-            raise Conflict("This session is no longer waiting for a code.") from None
-        ctx.store.push_code(session_id, args["code"].strip(), ctx.settings.exchange_timeout)
+        lifecycle.submit_code(ctx.store, session_id, args["code"].strip(),
+                              max_attempts=ctx.settings.max_code_attempts,
+                              code_ttl=ctx.settings.exchange_timeout)
         return {"state": SessionState.VERIFYING.value}
 
 
@@ -244,19 +197,10 @@ class Credentials(MethodView):
     @blp.alt_response(404, schema=ErrorSchema)
     @blp.alt_response(409, schema=ErrorSchema)
     @blp.alt_response(410, schema=ErrorSchema)
+    @blp.alt_response(429, schema=ErrorSchema)
     @blp.doc(operationId="claimCredentials", **_BEARER_DOC)
     def post(self, session_id: str) -> Response:
         """The credential payload, exactly once; 410 ``already_claimed`` after."""
-        record = authorized_session(session_id)
-        store = api_context().store
-        payload = store.claim_payload(session_id)
-        if payload is not None:
-            return Response(payload, status=200, mimetype="application/json")
-        record = store.get(session_id) or record
-        if record.state is SessionState.CLAIMED:
-            raise Gone("The credentials were already handed out.", code="already_claimed")
-        if record.state is SessionState.EXPIRED:
-            raise Gone(record.error_message or "The login session expired.", code="expired")
-        if record.state.terminal:
-            raise Conflict(f"This session ended without credentials ({record.state.value}).")
-        raise Conflict("The credentials are not ready yet.", code="not_ready")
+        authorized_session(session_id, LimitKind.ACTION)
+        payload = lifecycle.claim(api_context().store, session_id)
+        return Response(payload, status=200, mimetype="application/json")

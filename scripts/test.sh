@@ -38,7 +38,7 @@ stamp=$(cat requirements.lock requirements-dev.lock pyproject.toml | sha256sum |
 if [[ $(cat "$VENV/.locked" 2>/dev/null) != "$stamp" ]]; then
   echo "== installing locked packages and the project (editable)"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.lock
-  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
   echo "$stamp" > "$VENV/.locked"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -1,7 +1,10 @@
-"""Fixtures: a real redis-server, real Celery workers, a real gunicorn API.
+"""Fixtures: a real redis-server, real Celery workers, a real gunicorn API, and
+the Flask test client on the same real Redis for HTTP behaviour that needs no
+worker.
 
-After every test: no CLI process and no login HOME is left, and no key of the
-session store lacks a TTL.
+Every stack and every in-process test gets its own Redis databases
+(:class:`harness.Databases`). After every test: no CLI process and no login
+HOME is left, and no key of a store database lacks a TTL.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from apiclient import ApiClient
 from harness import (
     SIMULATOR,
+    Databases,
     Stack,
     cli_processes,
     keys_without_ttl,
@@ -34,22 +39,46 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def databases(redis_server: str) -> Databases:
+    return Databases(redis_server)
+
+
+@pytest.fixture
+def redis_db(databases: Databases) -> Iterator[str]:
+    """An empty store database (its broker database is the next one) for one
+    test; afterwards no key in it may lack a TTL."""
+    url = databases.allocate()
+    yield url
+    try:
+        assert keys_without_ttl(redis.Redis.from_url(url)) == [], f"keys without TTL in {url}"
+    finally:
+        databases.release(url)
+
+
+@pytest.fixture(scope="session")
 def work_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("work")
 
 
 @pytest.fixture
-def store_client(redis_server: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server, decode_responses=True)
+def store_client(redis_db: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_db, decode_responses=True)
     yield client
     client.close()
 
 
 @pytest.fixture(scope="session")
-def stack(redis_server: str, work_root: Path) -> Iterator[Stack]:
-    running = start_stack(redis_server, work_root, "main", db=2)
+def stack(databases: Databases, work_root: Path) -> Iterator[Stack]:
+    running = start_stack(databases.allocate(), work_root, "main")
     yield running
     stop_stack(running)
+    databases.release(running.redis_url)
+
+
+@pytest.fixture
+def api(redis_db: str) -> ApiClient:
+    """The API in-process (Flask's test client) on a real Redis of its own."""
+    return ApiClient.build(redis_db)
 
 
 @pytest.fixture(autouse=True)
@@ -61,8 +90,7 @@ def nothing_left_behind(request: pytest.FixtureRequest, work_root: Path) -> Iter
     wait_for(lambda: not cli_processes(), timeout=20, what="every CLI process to end")
     homes = lambda: [p for p in work_root.glob("*/homes/*")]  # noqa: E731
     wait_for(lambda: not homes(), timeout=20, what="every login HOME to be removed")
-    if "redis_server" in request.fixturenames:
-        url = request.getfixturevalue("redis_server")
-        for db in range(0, 16, 2):  # store databases; odd ones are Celery's broker
-            client = redis.Redis.from_url(url.rsplit("/", 1)[0] + f"/{db}")
-            assert keys_without_ttl(client) == [], f"keys without TTL in db {db}"
+    if "databases" in request.fixturenames:  # the stacks' databases
+        for url in request.getfixturevalue("databases").held:
+            client = redis.Redis.from_url(url)
+            assert keys_without_ttl(client) == [], f"keys without TTL in {url}"

@@ -41,18 +41,50 @@ def wait_for(check, timeout: float = 15.0, interval: float = 0.05, what: str = "
         time.sleep(interval)
 
 
-def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
+def start_redis(folder: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed; run the README's test command")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--protected-mode", "yes"],
+         "--dir", str(folder), "--protected-mode", "yes", "--databases", str(DATABASES)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = redis.Redis(port=port)
     wait_for(lambda: _pings(client), what="redis-server")
     return proc, f"redis://127.0.0.1:{port}/0"
+
+
+DATABASES = 256
+
+
+class Databases:
+    """Hands out an empty pair of databases (store, broker = store + 1) per test
+    stack or test, so no test shares or hand-numbers one; ``release`` empties a
+    pair and takes it back."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url.rsplit("/", 1)[0]
+        self.free = list(range(0, DATABASES, 2))
+        self.held: set[str] = set()
+
+    def allocate(self) -> str:
+        if not self.free:
+            raise RuntimeError("out of test databases; raise harness.DATABASES")
+        url = f"{self.server_url}/{self.free.pop(0)}"
+        self.held.add(url)
+        return url
+
+    def release(self, url: str) -> None:
+        for target in (url, broker_url_for(url)):
+            redis.Redis.from_url(target).flushdb()
+        self.held.discard(url)
+        self.free.append(int(url.rsplit("/", 1)[1]))
+
+
+def broker_url_for(store_url: str) -> str:
+    base, db = store_url.rsplit("/", 1)
+    return f"{base}/{int(db) + 1}"
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -113,26 +145,23 @@ class Stack:
         return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
 
 
-def start_stack(redis_url: str, root: Path, name: str, db: int,
+def start_stack(store_url: str, root: Path, name: str,
                 extra_env: dict[str, str] | None = None,
                 login_command: str | None = None, concurrency: int = 16,
-                flush: bool = True, worker: bool = True) -> Stack:
-    """Start gunicorn and one Celery worker; the store uses even ``db``, the broker db+1."""
-    assert db % 2 == 0 and 0 <= db < 16
-    store_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
+                worker: bool = True) -> Stack:
+    """Start gunicorn and one Celery worker on ``store_url`` (a database from
+    :class:`Databases`); the broker uses the next database."""
     work_dir = root / name / "homes"
     log_dir = root / name / "logs"
     work_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
-    if flush:
-        redis.Redis.from_url(store_url).flushdb()
-        redis.Redis.from_url(store_url.rsplit("/", 1)[0] + f"/{db + 1}").flushdb()
     port = free_port()
-    env = {**os.environ, "REDIS_URL": store_url,
+    env = {**os.environ, "REDIS_URL": store_url, "VF_BROKER_URL": broker_url_for(store_url),
            "VF_LOGIN_COMMAND": login_command or f"{sys.executable} {SIMULATOR}",
            "VF_WORK_DIR": str(work_dir), "VF_RUNTIME": "local", "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": str(ROOT), "VF_CREATE_RATE": "100000/minute",
-           "VF_POLL_RATE": "100000/minute",
+           "VF_POLL_RATE": "100000/minute", "VF_ACTION_RATE": "100000/minute",
+           "VF_PROBE_RATE": "100000/minute",
            **(extra_env or {})}
     stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, env)
     api_log = open(log_dir / "api.log", "w")  # noqa: SIM115 - closed with the process
@@ -158,7 +187,7 @@ def start_stack(redis_url: str, root: Path, name: str, db: int,
 def _http_ok(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or still loading the app
         return False
 
 
@@ -197,7 +226,7 @@ def redis_dump(redis_url: str) -> bytes:
                "list": lambda c, n: c.lrange(n, 0, -1), "zset": lambda c, n: c.zrange(n, 0, -1),
                "set": lambda c, n: c.smembers(n)}
     seen: list[bytes] = []
-    for db in range(16):
+    for db in range(DATABASES):
         conn = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{db}")
         for name in conn.scan_iter():
             read = readers.get(conn.type(name).decode(), lambda c, n: b"")

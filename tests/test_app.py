@@ -6,8 +6,8 @@ from api import create_app
 from vaporforge.settings import Settings
 
 
-def test_an_unhandled_exception_is_a_json_500_without_details(redis_server):
-    app = create_app({"SETTINGS": Settings(redis_url=redis_server, key_prefix="app-test")})
+def test_an_unhandled_exception_is_a_json_500_without_details(redis_db):
+    app = create_app({"SETTINGS": Settings(redis_url=redis_db)})
 
     @app.route("/boom")
     def boom() -> str:
@@ -20,8 +20,8 @@ def test_an_unhandled_exception_is_a_json_500_without_details(redis_server):
     assert b"sk-ant" not in response.data
 
 
-def test_security_headers_on_every_response(redis_server):
-    app = create_app({"SETTINGS": Settings(redis_url=redis_server, key_prefix="app-test")})
+def test_security_headers_on_every_response(redis_db):
+    app = create_app({"SETTINGS": Settings(redis_url=redis_db)})
     response = app.test_client().get("/healthz")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"

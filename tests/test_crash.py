@@ -7,9 +7,9 @@ import signal
 from conftest import cli_processes, start_stack, stop_stack, wait_for
 
 
-def test_killed_worker_is_reported_and_its_leftovers_are_reaped(redis_server, work_root):
-    stack = start_stack(redis_server, work_root, "crash", db=6,
-                        extra_env={"VF_HEARTBEAT_TTL": "2"})
+def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_root):
+    store_url = databases.allocate()
+    stack = start_stack(store_url, work_root, "crash", extra_env={"VF_HEARTBEAT_TTL": "2"})
     try:
         session = stack.create("oauth")
         stack.wait_state(session, "awaiting_code")
@@ -26,9 +26,10 @@ def test_killed_worker_is_reported_and_its_leftovers_are_reaped(redis_server, wo
     finally:
         stop_stack(stack)
     # A new worker's first sweep removes it.
-    restarted = start_stack(redis_server, work_root, "crash", db=6, flush=False)
+    restarted = start_stack(store_url, work_root, "crash")
     try:
         wait_for(lambda: not list(restarted.work_dir.iterdir()), timeout=15,
                  what="the reaper to remove the dead worker's HOME")
     finally:
         stop_stack(restarted)
+        databases.release(store_url)

@@ -38,9 +38,9 @@ def login_containers(engine, session_id: str | None = None) -> list:
 
 
 @pytest.fixture(scope="module")
-def docker_stack(redis_server, work_root, engine):
+def docker_stack(databases, work_root, engine):
     running = start_stack(
-        redis_server, work_root, "docker", db=8,
+        databases.allocate(), work_root, "docker",
         login_command="python3 /opt/vaporforge/cli_simulator.py",
         extra_env={"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": IMAGE,
                    "VF_DOCKER_NETWORK": "none", "VF_SESSION_TTL": "20",

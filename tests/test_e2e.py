@@ -115,23 +115,21 @@ def test_cancel_ends_the_cli_process(stack):
     assert stack.call("DELETE", session).status_code == 204  # idempotent
 
 
-def test_code_in_the_wrong_state_is_409(stack):
-    session = stack.create("oauth")
-    stack.wait_state(session, "awaiting_code")
-    stack.call("POST", session, "/code", json={"code": "fine-code#state"})
-    stack.wait_state(session, "ready")
-    late = stack.call("POST", session, "/code", json={"code": "late#code"})
-    assert late.status_code == 409 and late.json()["error"]["code"] == "invalid_state"
-    stack.call("POST", session, "/credentials")
+def test_code_in_the_wrong_state_is_409(api):
+    session = api.create("oauth")
+    early = api.call("POST", session, "/code", json={"code": "early#code"})
+    assert early.status_code == 409 and early.get_json()["error"]["code"] == "invalid_state"
+    api.take_and_publish(session)
+    assert api.call("POST", session, "/code", json={"code": "fine#code"}).status_code == 202
+    again = api.call("POST", session, "/code", json={"code": "again#code"})
+    assert again.status_code == 409 and "verifying" in again.get_json()["error"]["message"]
 
 
-def test_claim_before_ready_is_409_not_ready(stack):
-    session = stack.create("oauth")
-    stack.wait_state(session, "awaiting_code")
-    response = stack.call("POST", session, "/credentials")
+def test_claim_before_ready_is_409_not_ready(api):
+    session = api.waiting()
+    response = api.call("POST", session, "/credentials")
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "not_ready"
-    stack.call("DELETE", session)
+    assert response.get_json()["error"]["code"] == "not_ready"
 
 
 def test_many_sessions_wait_at_once_on_one_worker(stack):
@@ -151,8 +149,8 @@ def test_readyz_reports_redis_and_the_cli_version(stack):
     assert requests.get(stack.url("/healthz"), timeout=5).json() == {"status": "ok"}
 
 
-def test_openapi_document_is_served(stack):
-    spec = requests.get(stack.url("/api/openapi.json"), timeout=5).json()
+def test_openapi_document_is_served(api):
+    spec = api.client.get("/api/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     for path in ("/api/auth/sessions", "/api/auth/sessions/{session_id}",
                  "/api/auth/sessions/{session_id}/code",
@@ -173,12 +171,13 @@ def test_store_keys_hold_no_secret(stack):
     assert code not in stack.logs() and tokens_for(code)["access"] not in stack.logs()
 
 
-@pytest.fixture
-def short_lived_stack(redis_server, work_root):
-    running = start_stack(redis_server, work_root, "short", db=4,
+@pytest.fixture(scope="module")
+def short_lived_stack(databases, work_root):
+    running = start_stack(databases.allocate(), work_root, "short",
                           extra_env={"VF_SESSION_TTL": "3", "VF_CREDENTIALS_TTL": "1"})
     yield running
     stop_stack(running)
+    databases.release(running.redis_url)
 
 
 def test_unclaimed_session_expires_and_its_cli_ends(short_lived_stack):

@@ -6,6 +6,7 @@ wrapper over run_login, exercised end to end in test_e2e).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 import threading
@@ -13,9 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from cli_simulator import tokens_for
 from conftest import SIMULATOR, cli_processes, wait_for
 
+from vaporforge import lifecycle
 from vaporforge.keys import KeyKind
 from vaporforge.settings import Settings
 from vaporforge.states import LoginMode, SessionState
@@ -48,7 +51,7 @@ def make_ctx(store_client, work_root: Path):
 def new_session(ctx: LoginContext, mode: LoginMode = LoginMode.OAUTH, ttl: int = 60) -> str:
     now = ctx.store.now()
     sid = hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:22]
-    ctx.store.create(SessionRecord(sid, mode, SessionState.STARTING, "hash", now, now + ttl))
+    ctx.store.create(SessionRecord(sid, mode, SessionState.STARTING, "hash", now, now + ttl), 100)
     return sid
 
 
@@ -65,9 +68,7 @@ def state_of(ctx: LoginContext, sid: str) -> SessionRecord:
 
 
 def submit(ctx: LoginContext, sid: str, code: str) -> None:
-    from vaporforge.states import Event
-    ctx.store.transition(sid, Event.CODE_SUBMITTED)
-    ctx.store.push_code(sid, code, 30)
+    lifecycle.submit_code(ctx.store, sid, code, max_attempts=5, code_ttl=30)
 
 
 def test_crash_before_url_fails_with_cli_exited(make_ctx):
@@ -111,8 +112,7 @@ def test_slow_start_is_waited_for(make_ctx):
     time.sleep(0.5)
     assert state_of(ctx, sid).state is SessionState.STARTING
     wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
-    ctx.store.transition(sid, __import__("vaporforge.states").states.Event.CANCELLED)
-    ctx.store.wake(sid)
+    lifecycle.cancel(ctx.store, sid)
     thread.join(10)
     assert not thread.is_alive()
 
@@ -167,21 +167,19 @@ def test_setup_token_keystrokes_arrive_whole(make_ctx, code):
     submit(ctx, sid, code)
     thread.join(15)
     assert state_of(ctx, sid).state is SessionState.READY
-    payload = ctx.store.claim_payload(sid)
+    payload = ctx.store.claim(sid)
     assert payload is not None and tokens_for(code)["access"] in payload
 
 
 def test_a_session_already_ended_is_not_started(make_ctx):
     ctx = make_ctx()
     sid = new_session(ctx)
-    from vaporforge.states import Event
-    ctx.store.transition(sid, Event.CANCELLED)
+    lifecycle.cancel(ctx.store, sid)
     assert run_login(ctx, sid) is SessionState.CANCELLED
     assert not cli_processes()
 
 
 def test_cancel_while_verifying_keeps_no_payload(make_ctx):
-    from vaporforge.states import Event
     ctx = make_ctx("--slow-answer", "1.5")
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
@@ -190,20 +188,19 @@ def test_cancel_while_verifying_keeps_no_payload(make_ctx):
     wait_for(lambda: not ctx.store.redis.exists(ctx.store.key(KeyKind.CODE, sid)),
              what="the worker to take the code")
     time.sleep(0.3)
-    ctx.store.transition(sid, Event.CANCELLED)  # the user cancels before the CLI answers
+    lifecycle.cancel(ctx.store, sid)  # the user cancels before the CLI answers
     thread.join(1.2)  # the CLI would answer after 1.5 s; cancel must not wait for it
     assert not thread.is_alive()
     assert state_of(ctx, sid).state is SessionState.CANCELLED
-    assert not ctx.store.payload_present(sid)
+    assert not ctx.store.read(sid).payload_present
 
 
 def test_cancel_while_starting_ends_the_cli_at_once(make_ctx):
-    from vaporforge.states import Event
     ctx = make_ctx("--slow-start", "20")
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
     wait_for(lambda: cli_processes(), what="the CLI to start")
-    ctx.store.transition(sid, Event.CANCELLED)
+    lifecycle.cancel(ctx.store, sid)
     thread.join(2)
     assert not thread.is_alive()
     assert state_of(ctx, sid).state is SessionState.CANCELLED
@@ -218,4 +215,27 @@ def test_a_tui_box_drawn_otherwise_is_ready_once_the_screen_is_quiet(make_ctx):
     submit(ctx, sid, code)
     thread.join(15)
     assert state_of(ctx, sid).state is SessionState.READY
-    assert tokens_for(code)["access"] in (ctx.store.claim_payload(sid) or "")
+    assert tokens_for(code)["access"] in (ctx.store.claim(sid) or "")
+
+
+class FailingCodeDrop(SessionStore):
+    """A real store whose Redis fails at the worst moment: when the login's code
+    list is dropped on the way out."""
+
+    def drop_codes(self, session_id: str) -> None:
+        raise redis.ConnectionError("Redis went away")
+
+
+def test_a_redis_error_on_the_way_out_still_ends_the_cli(make_ctx, store_client):
+    """Defect 3: the code list was dropped before the CLI was stopped, so a Redis
+    error there left the CLI (or container) running."""
+    ctx = make_ctx()
+    ctx = dataclasses.replace(ctx, store=FailingCodeDrop(store_client, "t"))
+    sid = new_session(ctx)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    assert cli_processes()
+    lifecycle.cancel(ctx.store, sid)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert not cli_processes()

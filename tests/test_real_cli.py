@@ -35,14 +35,15 @@ RUNTIMES = ["local"] + (["docker"] if os.environ.get("VF_DOCKER_TESTS") == "1" e
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
-def real(request, redis_server, work_root):
+def real(request, databases, work_root):
     if request.param == "local":
         env, command = {}, f"unshare --net -- {REAL_CLI}"
     else:
         env = {"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": "vaporforge/login:latest",
                "VF_DOCKER_NETWORK": "none"}
         command = "claude"
-    stack = start_stack(redis_server, work_root, f"real-{request.param}", db=6,
+    stack = start_stack(
+        databases.allocate(), work_root, f"real-{request.param}",
                         login_command=command, extra_env=env)
     stack.runtime = request.param
     yield stack

@@ -66,11 +66,11 @@ def sign_in_namespace(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def real_ok(redis_server, work_root, sign_in_namespace):
+def real_ok(databases, work_root, sign_in_namespace):
     pid, folder = sign_in_namespace
     ca = folder / "certs" / "ca.pem"
     stack = start_stack(
-        redis_server, work_root, "real-ok", db=4,
+        databases.allocate(), work_root, "real-ok",
         login_command=f"nsenter --target {pid} --net --mount -- {REAL_CLI}",
         extra_env={"VF_LOGIN_ENV": f"NODE_EXTRA_CA_CERTS={ca} "
                                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"})
@@ -146,7 +146,7 @@ docker_only = pytest.mark.skipif(os.environ.get("VF_DOCKER_TESTS") != "1",
 
 
 @pytest.fixture(scope="module")
-def docker_ok(redis_server, work_root, tmp_path_factory):
+def docker_ok(databases, work_root, tmp_path_factory):
     """Login containers (network none) from the login image plus the test CA; the
     sign-in hosts point at 127.0.0.1 inside them, where each test starts the fake
     server in that container's own network namespace."""
@@ -163,7 +163,7 @@ def docker_ok(redis_server, work_root, tmp_path_factory):
     engine = docker.from_env()
     engine.images.build(path=str(context), tag="vaporforge/login-fake-ca:test", rm=True)
     stack = start_stack(
-        redis_server, work_root, "docker-ok", db=10, login_command="claude",
+        databases.allocate(), work_root, "docker-ok", login_command="claude",
         extra_env={"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": "vaporforge/login-fake-ca:test",
                    "VF_DOCKER_NETWORK": "none",
                    "VF_DOCKER_EXTRA_HOSTS": ",".join(f"{h}:127.0.0.1" for h in SIGN_IN_HOSTS),

@@ -21,11 +21,12 @@ from harness import BIN, start_stack, stop_stack
 
 
 @pytest.fixture(scope="module")
-def api_only(redis_server, work_root):
-    stack = start_stack(redis_server, work_root, "fuzz", db=0, worker=False,
+def api_only(databases, work_root):
+    stack = start_stack(databases.allocate(), work_root, "fuzz", worker=False,
                         extra_env={"VF_SESSION_TTL": "30", "VF_MAX_SESSIONS": "1000000"})
     yield stack
     stop_stack(stack)
+    databases.release(stack.redis_url)
 
 
 def test_no_5xx_and_every_response_matches_the_schema(api_only):

@@ -6,12 +6,14 @@ import itertools
 import json
 
 import pytest
-import requests
 from cli_simulator import tokens_for
-from conftest import cli_processes, start_stack, stop_stack, wait_for
+from conftest import start_stack, stop_stack
 from harness import redis_dump
 from joserfc import jwe
 from joserfc.jwk import ECKey
+
+from vaporforge import lifecycle
+from vaporforge.store import WAKE
 
 ORIGIN = "https://app.example.com"
 _addresses = (f"203.0.113.{n}" for n in itertools.count(1))
@@ -23,13 +25,22 @@ def client_headers() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def secure(redis_server, work_root):
-    running = start_stack(redis_server, work_root, "secure", db=10, extra_env={
+def secure(databases, work_root):
+    running = start_stack(databases.allocate(), work_root, "secure", extra_env={
         "VF_REQUIRE_CLIENT_KEY": "true", "VF_TRUSTED_PROXIES": "1",
-        "VF_CREATE_RATE": "10/minute", "VF_POLL_RATE": "30/minute",
         "VF_ALLOWED_ORIGINS": ORIGIN})
     yield running
     stop_stack(running)
+    databases.release(running.redis_url)
+
+
+@pytest.fixture
+def guarded(api):
+    """The same settings in-process, with the production-like rate limits."""
+    return api.with_settings(require_client_key=True, trusted_proxies=1,
+                             create_rate="10/minute", poll_rate="30/minute",
+                             action_rate="20/minute", probe_rate="40/minute",
+                             allowed_origins=(ORIGIN,))
 
 
 def new_key() -> tuple[ECKey, dict]:
@@ -44,8 +55,7 @@ def start(stack, headers=None, mode="oauth") -> tuple[dict, ECKey]:
 
 
 def wait(stack, session, *states):
-    """Poll gently: this stack's poll limit is 30 a minute."""
-    return stack.wait_state(session, *states, timeout=30, interval=0.5)
+    return stack.wait_state(session, *states, timeout=30, interval=0.1)
 
 
 def test_sealed_login_leaves_no_secret_in_redis_or_logs(secure):
@@ -98,120 +108,105 @@ def test_setup_token_is_sealed_too(secure):
      "invalid_client_key"),
     ({"client_public_key": "not a jwk"}, "validation_error"),
 ])
-def test_client_key_is_required_and_checked(secure, body, code):
-    response = requests.post(secure.url("/api/auth/sessions"), json=body, timeout=10,
-                             headers=client_headers())
+def test_client_key_is_required_and_checked(guarded, body, code):
+    response = guarded.client.post("/api/auth/sessions", json=body, headers=client_headers())
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == code
+    assert response.get_json()["error"]["code"] == code
 
 
-def test_one_sessions_token_cannot_touch_another(secure):
+def sealed(api, headers=None, mode="oauth") -> dict:
+    return api.create(mode, headers=headers or client_headers(),
+                      client_public_key=new_key()[1])
+
+
+def test_one_sessions_token_cannot_touch_another(guarded):
     headers = client_headers()
-    first, _ = start(secure, headers)
-    second, _ = start(secure, headers)
-    wait(secure, first, "awaiting_code")
+    first, second = sealed(guarded, headers), sealed(guarded, headers)
+    guarded.take_and_publish(first)
     borrowed = {**first, "session_token": second["session_token"]}
     for method, suffix, kwargs in [("GET", "", {}), ("POST", "/code", {"json": {"code": "a#b"}}),
                                    ("POST", "/credentials", {}), ("DELETE", "", {})]:
-        response = secure.call(method, borrowed, suffix, **kwargs)
+        response = guarded.call(method, borrowed, suffix, headers=headers, **kwargs)
         assert response.status_code == 404, (method, suffix)
-        assert response.json()["error"]["code"] == "not_found"
-    assert wait(secure, first, "awaiting_code")["error"] is None
-    for session in (first, second):
-        secure.call("DELETE", session)
+        assert response.get_json()["error"]["code"] == "not_found"
+    status = guarded.status(first)
+    assert status["state"] == "awaiting_code" and status["error"] is None
 
 
-def test_the_eleventh_creation_in_a_minute_is_429(secure):
+def test_the_eleventh_creation_in_a_minute_is_429(guarded):
     headers = client_headers()
-    made = [start(secure, headers)[0] for _ in range(10)]
-    _, public = new_key()
-    response = requests.post(secure.url("/api/auth/sessions"), timeout=10, headers=headers,
-                             json={"client_public_key": public})
+    for _ in range(10):
+        sealed(guarded, headers)
+    response = guarded.client.post("/api/auth/sessions", headers=headers,
+                                   json={"client_public_key": new_key()[1]})
     assert response.status_code == 429
-    assert response.json()["error"]["code"] == "rate_limited"
+    assert response.get_json()["error"]["code"] == "rate_limited"
     assert int(response.headers["Retry-After"]) > 0
-    other = requests.post(secure.url("/api/auth/sessions"), timeout=10,
-                          headers=client_headers(), json={"client_public_key": public})
+    other = guarded.client.post("/api/auth/sessions", headers=client_headers(),
+                                json={"client_public_key": new_key()[1]})
     assert other.status_code == 202  # the limit is per client address
-    for session in [*made, other.json()]:
-        secure.call("DELETE", session)
 
 
-def test_status_polls_are_capped_per_session(secure):
-    session, _ = start(secure)
-    codes = [secure.call("GET", session).status_code for _ in range(31)]
+def test_status_polls_are_capped_per_session(guarded):
+    session = sealed(guarded)
+    codes = [guarded.call("GET", session).status_code for _ in range(31)]
     assert codes[:30] == [200] * 30
     assert codes[30] == 429
-    limited = secure.call("GET", session)
+    limited = guarded.call("GET", session)
     assert int(limited.headers["Retry-After"]) > 0
-    assert limited.json()["error"]["code"] == "rate_limited"
-    secure.call("DELETE", session)
+    assert limited.get_json()["error"]["code"] == "rate_limited"
 
 
-def test_the_sixth_bad_code_ends_the_session(secure):
-    session, _ = start(secure)
-    status = wait(secure, session, "awaiting_code")
+def test_the_sixth_code_ends_the_session(guarded):
+    session = sealed(guarded)
+    guarded.take_and_publish(session)
+    sid = session["session_id"]
     for attempt in range(5):
-        assert secure.call("POST", session, "/code", json={"code": "abc"}).status_code == 202
-        status = wait(secure, session, "awaiting_code")
-        assert status["error"]["code"] == "invalid_code", attempt
-    sixth = secure.call("POST", session, "/code", json={"code": "abc"})
+        response = guarded.call("POST", session, "/code", json={"code": "abc"})
+        assert response.status_code == 202, attempt
+        assert guarded.store.wait_code(sid, 1) == "abc"
+        lifecycle.reject_code(guarded.store, sid, "Invalid code.")  # as the CLI answers
+    sixth = guarded.call("POST", session, "/code", json={"code": "abc"})
     assert sixth.status_code == 429
-    assert sixth.json()["error"]["code"] == "too_many_attempts"
-    status = wait(secure, session, "failed")
-    assert status["error"]["code"] == "too_many_attempts"
-    wait_for(lambda: not cli_processes(), timeout=15, what="the CLI to end")
+    assert sixth.get_json()["error"]["code"] == "too_many_attempts"
+    status = guarded.status(session)
+    assert (status["state"], status["error"]["code"]) == ("failed", "too_many_attempts")
+    assert guarded.store.wait_code(sid, 1) == WAKE  # the worker is told to stop the CLI
 
 
-def test_browser_facing_headers(secure):
-    session, _ = start(secure)
-    response = secure.call("GET", session, headers={"Origin": ORIGIN})
+def test_browser_facing_headers(guarded):
+    session = sealed(guarded)
+    response = guarded.call("GET", session, headers={"Origin": ORIGIN})
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
-    foreign = secure.call("GET", session, headers={"Origin": "https://evil.example"})
+    foreign = guarded.call("GET", session, headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in foreign.headers
-    preflight = requests.options(secure.url("/api/auth/sessions"), timeout=10, headers={
+    preflight = guarded.client.options("/api/auth/sessions", headers={
         "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type"})
     assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
-    secure.call("DELETE", session)
 
 
-@pytest.fixture(scope="module")
-def small(redis_server, work_root):
-    running = start_stack(redis_server, work_root, "small", db=12,
-                          extra_env={"VF_MAX_SESSIONS": "2"})
-    yield running
-    stop_stack(running)
-
-
-def test_beyond_max_sessions_is_503_with_retry_after(small):
+def test_beyond_max_sessions_is_503_with_retry_after(api):
+    small = api.with_settings(max_sessions=2)
     sessions = [small.create("oauth") for _ in range(2)]
-    response = requests.post(small.url("/api/auth/sessions"), json={}, timeout=10)
+    response = small.client.post("/api/auth/sessions", json={})
     assert response.status_code == 503
-    assert response.json()["error"]["code"] == "at_capacity"
+    assert response.get_json()["error"]["code"] == "at_capacity"
     assert int(response.headers["Retry-After"]) > 0
     small.call("DELETE", sessions[0])
-    again = requests.post(small.url("/api/auth/sessions"), json={}, timeout=10)
-    assert again.status_code == 202
-    for session in [*sessions[1:], again.json()]:
-        small.call("DELETE", session)
+    assert small.client.post("/api/auth/sessions", json={}).status_code == 202
 
 
-def test_beyond_the_workers_capacity_is_503(redis_server, work_root):
-    stack = start_stack(redis_server, work_root, "tiny", db=14, concurrency=2)
-    try:
-        wait_for(lambda: requests.get(stack.url("/readyz"), timeout=5).json()["capacity"] == 2,
-                 what="the worker to advertise its capacity")
-        sessions = [stack.create("oauth") for _ in range(2)]
-        response = requests.post(stack.url("/api/auth/sessions"), json={}, timeout=10)
-        assert response.status_code == 503
-        assert response.json()["error"]["code"] == "at_capacity"
-        for session in sessions:
-            stack.call("DELETE", session)
-    finally:
-        stop_stack(stack)
+def test_beyond_the_workers_capacity_is_503(api):
+    api.store.register_worker("worker-a", 2, 30)  # as a running worker advertises itself
+    assert api.client.get("/readyz").get_json()["capacity"] == 2
+    for _ in range(2):
+        api.create("oauth")
+    response = api.client.post("/api/auth/sessions", json={})
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "at_capacity"

@@ -1,4 +1,4 @@
-"""SessionStore against a real redis-server."""
+"""SessionStore primitives against a real redis-server."""
 
 from __future__ import annotations
 
@@ -7,34 +7,40 @@ import threading
 import pytest
 
 from vaporforge.keys import KeyKind, key_for
-from vaporforge.states import Event, InvalidTransition, LoginMode, SessionState
-from vaporforge.store import WAKE, SessionNotFound, SessionRecord, SessionStore
+from vaporforge.states import LoginMode, SessionState
+from vaporforge.store import WAKE, SessionRecord, SessionStore
+
+S = SessionState
 
 
 @pytest.fixture
 def store(store_client):
-    store_client.flushdb()
     return SessionStore(store_client, "unit")
 
 
-def make(store: SessionStore, sid: str = "s" * 22, ttl: int = 60) -> SessionRecord:
+def make(store: SessionStore, sid: str = "s" * 22, ttl: int = 60,
+         max_sessions: int = 100) -> SessionRecord:
     now = store.now()
-    record = SessionRecord(sid, LoginMode.OAUTH, SessionState.STARTING, "h" * 64, now, now + ttl)
-    store.create(record)
+    record = SessionRecord(sid, LoginMode.OAUTH, S.STARTING, "h" * 64, now, now + ttl)
+    assert store.create(record, max_sessions)
     return record
 
 
 def test_round_trip_and_every_key_has_a_ttl(store, store_client):
     record = make(store)
-    assert store.get(record.session_id) == record
-    store.beat(record.session_id, "w", 5)
-    store.push_code(record.session_id, "abc#def", 10)
-    store.put_payload(record.session_id, "{}", 10)
-    keys = list(store_client.scan_iter())
-    assert sorted(keys) == sorted(key_for("unit", kind, record.session_id if kind is not
-                                          KeyKind.LIVE else "")
-                                  for kind in KeyKind
-                                  if kind not in (KeyKind.CLI_VERSION, KeyKind.WORKERS))
+    sid = record.session_id
+    assert store.get(sid) == record
+    assert store.take(sid, "w", 5)
+    store.move(sid, S.STARTING, S.AWAITING_CODE)
+    store.move(sid, S.AWAITING_CODE, S.VERIFYING, push="abc#def", push_ttl=10)
+    store.move(sid, S.VERIFYING, S.READY, payload="{}", payload_ttl=10)
+    store.register_worker("w", 4, 5)
+    store.report_cli_version("local", "2.1.332 (Claude Code)")
+    keys = set(store_client.scan_iter())
+    assert keys == {key_for("unit", kind, sid) for kind in (
+        KeyKind.SESSION, KeyKind.CODE, KeyKind.PAYLOAD, KeyKind.HEARTBEAT)} | {
+        key_for("unit", KeyKind.LIVE), key_for("unit", KeyKind.WORKERS),
+        key_for("unit", KeyKind.CLI_VERSION, "local")}
     assert all(store_client.ttl(key) > 0 for key in keys)
 
 
@@ -44,59 +50,74 @@ def test_round_trip_and_every_key_has_a_ttl(store, store_client):
     (KeyKind.PAYLOAD, "abc", "p:payload:abc"),
     (KeyKind.HEARTBEAT, "abc", "p:heartbeat:abc"),
     (KeyKind.LIVE, "", "p:live"),
+    (KeyKind.WORKERS, "", "p:workers"),
     (KeyKind.CLI_VERSION, "docker", "p:cli_version:docker"),
 ])
 def test_key_names(kind, sid, expected):
     assert key_for("p", kind, sid) == expected
 
 
-def test_transition_is_checked_and_terminal_states_shorten_the_ttl(store, store_client):
-    record = make(store, ttl=900)
-    with pytest.raises(InvalidTransition):
-        store.transition(record.session_id, Event.SUCCEEDED)
-    after = store.transition(record.session_id, Event.FAILED, error_code="x", error_message="y")
-    assert after.state is SessionState.FAILED and after.error_code == "x"
-    assert store_client.ttl(store.key(KeyKind.SESSION, record.session_id)) <= 300
-    assert record.session_id not in store.live_session_ids()
-    with pytest.raises(SessionNotFound):
-        store.transition("missing" * 3, Event.FAILED)
+def test_read_sees_record_heartbeat_and_payload_together(store):
+    sid = make(store).session_id
+    first = store.read(sid)
+    assert (first.record.state, first.heartbeat_alive, first.payload_present) == (
+        S.STARTING, False, False)
+    store.take(sid, "w", 5)
+    assert store.read(sid).heartbeat_alive
+    assert store.read("missing" * 3) is None
 
 
-def test_concurrent_transitions_let_exactly_one_win(store):
-    record = make(store)
-    store.transition(record.session_id, Event.URL_PUBLISHED)
-    wins: list[str] = []
+@pytest.mark.parametrize(("expect", "applied"), [(S.STARTING, True), (S.AWAITING_CODE, False)])
+def test_move_is_compare_and_set(store, expect, applied):
+    sid = make(store).session_id
+    moved = store.move(sid, expect, S.FAILED, fields={"error_code": "x"})
+    assert moved.applied is applied
+    assert store.get(sid).state is (S.FAILED if applied else S.STARTING)
+
+
+def test_terminal_moves_shorten_the_ttl_leave_live_and_drop_the_payload(store, store_client):
+    sid = make(store, ttl=900).session_id
+    store.move(sid, S.STARTING, S.VERIFYING, payload="{}", payload_ttl=60)
+    assert store_client.exists(store.key(KeyKind.PAYLOAD, sid))
+    store.move(sid, S.VERIFYING, S.CANCELLED)
+    assert store_client.ttl(store.key(KeyKind.SESSION, sid)) <= 300
+    assert sid not in store.live_session_ids()
+    assert not store_client.exists(store.key(KeyKind.PAYLOAD, sid))
+
+
+def test_move_on_a_vanished_record_creates_nothing(store, store_client):
+    moved = store.move("gone" * 6, S.STARTING, S.FAILED, push=WAKE, push_ttl=5)
+    assert not moved.applied and moved.state is None
+    assert list(store_client.scan_iter()) == []
+
+
+def test_concurrent_moves_let_exactly_one_win(store):
+    sid = make(store).session_id
+    wins: list[bool] = []
     barrier = threading.Barrier(8)
 
     def submit() -> None:
         barrier.wait()
-        try:
-            store.transition(record.session_id, Event.CODE_SUBMITTED)
-            wins.append("won")
-        except InvalidTransition:
-            pass
+        wins.append(store.move(sid, S.STARTING, S.AWAITING_CODE).applied)
 
     threads = [threading.Thread(target=submit) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert wins == ["won"]
+    assert sorted(wins) == [False] * 7 + [True]
 
 
 def test_payload_is_claimed_once_and_only_when_ready(store):
-    record = make(store)
-    sid = record.session_id
-    store.put_payload(sid, '{"mode": "oauth"}', 30)
-    assert store.claim_payload(sid) is None  # not ready yet
-    for event in (Event.URL_PUBLISHED, Event.CODE_SUBMITTED, Event.SUCCEEDED):
-        store.transition(sid, event)
-    results = []
+    sid = make(store).session_id
+    assert store.claim(sid) is None  # not ready
+    store.move(sid, S.STARTING, S.READY, payload='{"mode": "oauth"}', payload_ttl=30)
+    results: list[str | None] = []
     barrier = threading.Barrier(6)
 
     def claim() -> None:
         barrier.wait()
-        results.append(store.claim_payload(sid))
+        results.append(store.claim(sid))
 
     threads = [threading.Thread(target=claim) for _ in range(6)]
     for thread in threads:
@@ -104,28 +125,44 @@ def test_payload_is_claimed_once_and_only_when_ready(store):
     for thread in threads:
         thread.join()
     assert sorted(results, key=str) == [None] * 5 + ['{"mode": "oauth"}']
-    assert store.get(sid).state is SessionState.CLAIMED
-    assert not store.payload_present(sid)
+    snapshot = store.read(sid)
+    assert snapshot.record.state is S.CLAIMED and not snapshot.payload_present
 
 
 def test_wait_code_blocks_until_a_code_or_a_wake(store):
-    record = make(store)
-    assert store.wait_code(record.session_id, 0.2) is None
-    threading.Timer(0.2, store.push_code, (record.session_id, "c#d", 10)).start()
-    assert store.wait_code(record.session_id, 5) == "c#d"
-    store.wake(record.session_id)
-    assert store.wait_code(record.session_id, 1) == WAKE
+    sid = make(store).session_id
+    assert store.wait_code(sid, 0.2) is None
+    threading.Timer(0.2, store.move, (sid, S.STARTING, S.VERIFYING),
+                    {"push": "c#d", "push_ttl": 10}).start()
+    assert store.wait_code(sid, 5) == "c#d"
+    store.move(sid, S.VERIFYING, S.CANCELLED, push=WAKE, push_ttl=5)
+    assert store.wait_code(sid, 1) == WAKE
 
 
-def test_settle_marks_lost_workers_and_expiry(store):
-    lost = make(store, "l" * 22)
-    assert store.take_ownership(lost.session_id, "w1", 5)
-    assert not store.take_ownership(lost.session_id, "w2", 5)
-    assert store.settle(lost.session_id).state is SessionState.STARTING  # it beats
-    store.drop_heartbeat(lost.session_id)
-    assert store.settle(lost.session_id).error_code == "worker_lost"
-    gone = make(store, "g" * 22, ttl=-1)
-    settled = store.settle(gone.session_id)
-    assert settled.state is SessionState.EXPIRED and settled.error_code == "expired"
-    queued = make(store, "q" * 22)
-    assert store.settle(queued.session_id).state is SessionState.STARTING
+def test_take_is_once_and_only_while_starting(store):
+    sid = make(store).session_id
+    assert store.take(sid, "w1", 5)
+    assert not store.take(sid, "w2", 5)
+    assert store.get(sid).owner == "w1"
+
+
+def test_beat_never_recreates_a_dropped_heartbeat(store, store_client):
+    sid = make(store).session_id
+    store.take(sid, "w", 5)
+    store.drop_heartbeat(sid)
+    store.beat(sid, "w", 5)  # a late beat from a stale list of held sessions
+    assert not store_client.exists(store.key(KeyKind.HEARTBEAT, sid))
+
+
+def test_admission_counts_live_sessions_and_worker_capacity(store):
+    for n in range(2):
+        make(store, f"{n}" * 22, max_sessions=2)
+    refused = SessionRecord("x" * 22, LoginMode.OAUTH, S.STARTING, "h", store.now(),
+                            store.now() + 60)
+    assert not store.create(refused, 2)
+    assert store.get(refused.session_id) is None
+    store.register_worker("w", 3, 10)  # capacity 3 now caps a VF_MAX_SESSIONS of 100
+    assert store.create(refused, 100)
+    assert not store.create(SessionRecord("y" * 22, LoginMode.OAUTH, S.STARTING, "h",
+                                          store.now(), store.now() + 60), 100)
+    assert store.worker_capacity() == (1, 3)

@@ -1,38 +1,81 @@
-"""One error base class for the whole broker.
+"""One error vocabulary and one error base class for the whole broker.
 
-Every error carries a stable machine ``code`` (snake_case, part of the public
-contract) and a human ``message``. Messages never contain secrets: callers pass
-fixed sentences or text already run through :func:`vaporforge.redact.redact`.
+:class:`ErrorCode` holds every code a client or an operator can see, in an HTTP
+error body (``{"error": {"code", "message"}}``) or as a session's ``error.code``.
+One code means one thing. Core errors carry no HTTP status: the API maps codes
+to statuses in one table (``api.errors.STATUS``). Messages never contain
+secrets: callers pass fixed sentences or text already run through
+:func:`vaporforge.redact.redact`.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    # Requests the API refuses.
+    INVALID_JSON = "invalid_json"
+    VALIDATION_ERROR = "validation_error"
+    BAD_REQUEST = "bad_request"
+    CLIENT_KEY_REQUIRED = "client_key_required"
+    INVALID_CLIENT_KEY = "invalid_client_key"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INVALID_STATE = "invalid_state"
+    NOT_READY = "not_ready"
+    ALREADY_CLAIMED = "already_claimed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    AT_CAPACITY = "at_capacity"
+    STORE_UNAVAILABLE = "store_unavailable"
+    UNAVAILABLE = "unavailable"
+    INTERNAL_ERROR = "internal_error"
+    HTTP_ERROR = "http_error"
+    # Why a session ended (its ``error.code``); ``expired`` is also a claim's 410.
+    INVALID_CODE = "invalid_code"
+    CLI_EXITED = "cli_exited"
+    CLI_NOT_FOUND = "cli_not_found"
+    URL_NOT_FOUND = "url_not_found"
+    EXCHANGE_FAILED = "exchange_failed"
+    TIMEOUT = "timeout"
+    WORKER_LOST = "worker_lost"
+    RUNTIME_ERROR = "runtime_error"
+    EXPIRED = "expired"
+    CREDENTIALS_EXPIRED = "credentials_expired"
+    # Operators only: the process refuses to start.
+    CONFIG_ERROR = "config_error"
 
 
 class BrokerError(Exception):
     """Base class; catch this to catch every broker error."""
 
-    code: str = "internal_error"
-    status: int = 500
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
     message: str = "Something went wrong on our side."
+    headers: dict[str, str] = {}
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(self, message: str | None = None, *, code: ErrorCode | None = None) -> None:
         if message is not None:
             self.message = message
         if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
+            self.code = ErrorCode(code)
         super().__init__(self.message)
 
     def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code.value, "message": self.message}
 
 
 class LoginFailed(BrokerError):
-    """The login could not finish; ``code`` is the session's ``error.code``."""
+    """The login could not finish; ``code`` becomes the session's ``error.code``."""
 
-    status = 409
-
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message, code=code)
+
+
+class SessionEnded(BrokerError):
+    """The session ended elsewhere (cancel, expiry) while its worker waited on the
+    CLI: there is nothing left to record, only the CLI to stop."""
+
+    message = "The session ended while its CLI was busy."

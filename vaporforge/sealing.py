@@ -14,7 +14,7 @@ from typing import Any
 from joserfc import jwe
 from joserfc.jwk import ECKey
 
-from vaporforge.errors import BrokerError
+from vaporforge.errors import BrokerError, ErrorCode
 
 ALGORITHM = "ECDH-ES"
 ENCRYPTION = "A256GCM"
@@ -22,8 +22,7 @@ _ALLOWED_MEMBERS = {"kty", "crv", "x", "y", "kid", "use", "alg", "key_ops", "ext
 
 
 class InvalidClientKey(BrokerError):
-    code = "invalid_client_key"
-    status = 400
+    code = ErrorCode.INVALID_CLIENT_KEY
     message = "client_public_key must be a public EC P-256 key as a JWK."
 
 

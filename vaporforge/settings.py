@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,13 +10,13 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from vaporforge import defaults
-from vaporforge.errors import BrokerError
+from vaporforge.errors import BrokerError, ErrorCode
 
 Number = TypeVar("Number", int, float)
 
 
 class ConfigError(BrokerError):
-    code = "config_error"
+    code = ErrorCode.CONFIG_ERROR
 
 
 def _number(env: Mapping[str, str], name: str, default: Number, parse: type[Number],
@@ -61,6 +62,15 @@ def _host_map(raw: str) -> dict[str, str]:
     return hosts
 
 
+def default_work_dir(env: Mapping[str, str]) -> str:
+    """The service user's own runtime folder when it has one, else a per-user
+    folder in /tmp (the local runtime refuses one that someone else owns)."""
+    runtime_dir = env.get("XDG_RUNTIME_DIR", "").strip()
+    if runtime_dir:
+        return os.path.join(runtime_dir, "vaporforge")
+    return f"/tmp/vaporforge-{os.geteuid()}"
+
+
 def _with_db(url: str, db: int) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{db}"))
@@ -85,7 +95,7 @@ class Settings:
     exchange_timeout: int = defaults.EXCHANGE_TIMEOUT
     heartbeat_ttl: int = defaults.HEARTBEAT_TTL
     worker_concurrency: int = defaults.WORKER_CONCURRENCY
-    work_dir: str = "/tmp/vaporforge"
+    work_dir: str = field(default_factory=lambda: default_work_dir(os.environ))
     key_prefix: str = defaults.KEY_PREFIX
     login_image: str = "vaporforge/login:latest"
     docker_network: str = "bridge"
@@ -99,6 +109,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     create_rate: str = "10/minute"
     poll_rate: str = "240/minute"
+    action_rate: str = "30/minute"
+    probe_rate: str = "60/minute"
     max_code_attempts: int = 5
     max_sessions: int = 1000
     trusted_proxies: int = 0
@@ -136,7 +148,7 @@ class Settings:
             heartbeat_ttl=_int(env, "VF_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL, minimum=2),
             worker_concurrency=_int(env, "VF_WORKER_CONCURRENCY",
                                     defaults.WORKER_CONCURRENCY),
-            work_dir=env.get("VF_WORK_DIR", "").strip() or cls.work_dir,
+            work_dir=env.get("VF_WORK_DIR", "").strip() or default_work_dir(env),
             key_prefix=env.get("VF_KEY_PREFIX", "").strip() or defaults.KEY_PREFIX,
             login_image=env.get("VF_LOGIN_IMAGE", "").strip() or cls.login_image,
             docker_network=env.get("VF_DOCKER_NETWORK", "").strip() or cls.docker_network,
@@ -151,6 +163,8 @@ class Settings:
                                   env.get("VF_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             create_rate=env.get("VF_CREATE_RATE", "").strip() or cls.create_rate,
             poll_rate=env.get("VF_POLL_RATE", "").strip() or cls.poll_rate,
+            action_rate=env.get("VF_ACTION_RATE", "").strip() or cls.action_rate,
+            probe_rate=env.get("VF_PROBE_RATE", "").strip() or cls.probe_rate,
             max_code_attempts=_int(env, "VF_MAX_CODE_ATTEMPTS", cls.max_code_attempts),
             max_sessions=_int(env, "VF_MAX_SESSIONS", cls.max_sessions),
             trusted_proxies=_int(env, "VF_TRUSTED_PROXIES", 0, minimum=0),

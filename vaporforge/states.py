@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from vaporforge.errors import ErrorCode
+
 
 class SessionState(StrEnum):
     STARTING = "starting"
@@ -87,7 +89,8 @@ def transition(state: SessionState, event: Event) -> SessionState:
 
 
 def implied_event(state: SessionState, *, now: int, expires_at: int, owned: bool,
-                  heartbeat_alive: bool, payload_present: bool) -> tuple[Event, str, str] | None:
+                  heartbeat_alive: bool, payload_present: bool
+                  ) -> tuple[Event, ErrorCode, str] | None:
     """What an observer (the API on a poll, a reaper) must record for a session
     whose owner can no longer say it: ``(event, error_code, message)`` or None.
 
@@ -98,10 +101,11 @@ def implied_event(state: SessionState, *, now: int, expires_at: int, owned: bool
     if state.terminal:
         return None
     if now >= expires_at:
-        return Event.EXPIRED, "expired", "The login session expired."
+        return Event.EXPIRED, ErrorCode.EXPIRED, "The login session expired."
     if state is SessionState.READY and not payload_present:
-        return (Event.EXPIRED, "credentials_expired",
+        return (Event.EXPIRED, ErrorCode.CREDENTIALS_EXPIRED,
                 "The credentials were not claimed in time and were discarded.")
     if state.cli_running and owned and not heartbeat_alive:
-        return Event.FAILED, "worker_lost", "The worker running this login stopped."
+        return (Event.FAILED, ErrorCode.WORKER_LOST,
+                "The worker running this login stopped.")
     return None

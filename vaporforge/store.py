@@ -1,14 +1,19 @@
-"""SessionStore: every Redis read and write of the session state.
+"""SessionStore: every Redis read and write of the broker's session state.
 
-Contract: every key written here has a TTL; state changes go through
-:func:`vaporforge.states.transition` under WATCH so two processes can never
-both move one session; the credential payload is handed out at most once.
+Contract:
+- every key written here has a TTL, and no script ever recreates a vanished
+  session hash (a Redis restart or eviction leaves nothing without a TTL);
+- the store decides nothing: :mod:`vaporforge.lifecycle` says which state may
+  follow which, and the store applies a move only if the session is still in
+  the state the caller saw (compare-and-set, one Lua script per step);
+- a session that ends without a claim loses its payload in the same step, and
+  only then; the credential payload is handed out at most once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
@@ -16,51 +21,99 @@ from typing import Any
 import redis
 
 from vaporforge import defaults
-from vaporforge.errors import BrokerError
 from vaporforge.keys import KeyKind, key_for
-from vaporforge.states import (
-    Event,
-    InvalidTransition,
-    LoginMode,
-    SessionState,
-    implied_event,
-    transition,
-)
+from vaporforge.states import LoginMode, SessionState
 
 WAKE = "\x00wake"
 """Pushed onto the code list to wake the owning worker (cancel) without a code."""
 
+# KEYS: session, heartbeat, payload. The record and, in the same step, whether
+# its owner still beats and whether a payload waits.
+_READ = """
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return false end
+return {h, redis.call('EXISTS', KEYS[2]), redis.call('EXISTS', KEYS[3])}
+"""
+
+# KEYS: session, payload, live, heartbeat, code
+# ARGV: 1 expected state, 2 new state, 3 terminal (0/1), 4 record grace (s),
+#       5 attempt cap (0: none), 6 only while no heartbeat (0/1),
+#       7 payload ('' none), 8 payload TTL, 9 item for the code list ('' none),
+#       10 its TTL, 11 session id, 12.. field/value pairs.
+# Returns {1, new} when applied, {0, current} when the state differs (or a
+# heartbeat still beats), {-1, current} when the attempt cap is exceeded.
+_MOVE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= ARGV[1] then return {0, state or ''} end
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {0, state} end
+if ARGV[5] ~= '0' then
+  if redis.call('HINCRBY', KEYS[1], 'attempts', 1) > tonumber(ARGV[5]) then
+    return {-1, state}
+  end
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], unpack(ARGV, 12))
+if ARGV[7] ~= '' then redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[8]) end
+if ARGV[3] == '1' then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[11])
+  redis.call('DEL', KEYS[2])
+end
+if ARGV[9] ~= '' then
+  redis.call('RPUSH', KEYS[5], ARGV[9])
+  redis.call('EXPIRE', KEYS[5], ARGV[10])
+end
+return {1, ARGV[2]}
+"""
+
+# KEYS: session, payload, live. ARGV: ready, claimed, now, grace, session id.
 _CLAIM = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return false end
 local payload = redis.call('GETDEL', KEYS[2])
 if not payload then return false end
-redis.call('HSET', KEYS[1], 'state', 'claimed', 'updated_at', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[5])
 return payload
 """
 
-_OWN = """
+# KEYS: session, heartbeat. ARGV: owner, heartbeat TTL, the startable state.
+# Never HSETNX on a vanished hash: that would recreate it without a TTL.
+_TAKE = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[3] then return 0 end
 if redis.call('HSETNX', KEYS[1], 'owner', ARGV[1]) == 0 then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
-_COUNT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+# KEYS: session, live, workers. ARGV: 1 VF_MAX_SESSIONS, 2 now, 3 expire-at of
+# the record, 4 session id, 5.. field/value pairs. Admission and creation in
+# one step, so concurrent creations cannot overshoot.
+_CREATE = """
+local limit = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local workers, capacity = 0, 0
+local entries = redis.call('HGETALL', KEYS[3])
+for i = 1, #entries, 2 do
+  local size, untl = string.match(entries[i + 1], '^(%d+):(%d+)$')
+  if size and tonumber(untl) >= now then
+    workers = workers + 1
+    capacity = capacity + tonumber(size)
+  end
+end
+if workers > 0 and capacity < limit then limit = capacity end
+if redis.call('ZCOUNT', KEYS[2], now, '+inf') >= limit then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIREAT', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('EXPIREAT', KEYS[2], ARGV[3], 'GT')
+redis.call('EXPIREAT', KEYS[2], ARGV[3], 'NX')
+return 1
 """
 
 
-def _as_text(values: dict[str, Any]) -> dict[str, str]:
+def as_fields(values: Mapping[str, Any]) -> dict[str, str]:
     """Hash fields as Redis stores them: enums by value, everything else str()."""
     return {k: str(v.value if isinstance(v, Enum) else v) for k, v in values.items()}
-
-
-class SessionNotFound(BrokerError):
-    code = "not_found"
-    status = 404
-    message = "No such session, or the session token does not match."
 
 
 @dataclass(frozen=True)
@@ -81,13 +134,13 @@ class SessionRecord:
     """The browser's public JWK (JSON) the payload is sealed to; public, not a secret."""
 
     def to_hash(self) -> dict[str, str]:
-        out = _as_text(asdict(self))
+        out = as_fields(asdict(self))
         if not self.owner:
             del out["owner"]  # set once, by the worker that takes the session (HSETNX)
         return out
 
     @classmethod
-    def from_hash(cls, data: dict[str, str]) -> SessionRecord:
+    def from_hash(cls, data: Mapping[str, str]) -> SessionRecord:
         return cls(
             session_id=data["session_id"], mode=LoginMode(data["mode"]),
             state=SessionState(data["state"]), token_hash=data["token_hash"],
@@ -100,6 +153,26 @@ class SessionRecord:
         )
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A session as one atomic read saw it."""
+
+    record: SessionRecord
+    heartbeat_alive: bool
+    payload_present: bool
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What :meth:`SessionStore.move` did: ``applied``, or the state it found
+    instead (``None``: the record is gone); ``over_cap`` when the attempt cap
+    refused the move."""
+
+    applied: bool
+    state: SessionState | None
+    over_cap: bool = False
+
+
 class SessionStore:
     """All session state in Redis. ``client`` must use ``decode_responses=True``."""
 
@@ -108,80 +181,83 @@ class SessionStore:
         self.redis = client
         self.prefix = prefix
         self.clock = clock
+        self._read = client.register_script(_READ)
+        self._move = client.register_script(_MOVE)
         self._claim = client.register_script(_CLAIM)
-        self._own = client.register_script(_OWN)
-        self._count = client.register_script(_COUNT)
+        self._take = client.register_script(_TAKE)
+        self._create = client.register_script(_CREATE)
 
     def key(self, kind: KeyKind, session_id: str = "") -> str:
         return key_for(self.prefix, kind, session_id)
 
+    def _keys(self, session_id: str, *kinds: KeyKind) -> list[str]:
+        return [self.key(kind, "" if kind in (KeyKind.LIVE, KeyKind.WORKERS) else session_id)
+                for kind in kinds]
+
     def now(self) -> int:
         return int(self.clock())
 
-    # -- records --------------------------------------------------------------
-    def create(self, record: SessionRecord) -> None:
-        key = self.key(KeyKind.SESSION, record.session_id)
-        live = self.key(KeyKind.LIVE)
-        with self.redis.pipeline() as pipe:
-            pipe.hset(key, mapping=record.to_hash())
-            pipe.expireat(key, record.expires_at + defaults.RECORD_GRACE)
-            pipe.zadd(live, {record.session_id: record.expires_at})
-            pipe.expireat(live, record.expires_at + defaults.RECORD_GRACE, gt=True)
-            pipe.expireat(live, record.expires_at + defaults.RECORD_GRACE, nx=True)
-            pipe.execute()
+    # -- records -------------------------------------------------------------
+    def create(self, record: SessionRecord, max_sessions: int) -> bool:
+        """Store a new session unless live sessions reach ``max_sessions`` or the
+        live workers' summed capacity; False when refused (one step)."""
+        keys = self._keys(record.session_id, KeyKind.SESSION, KeyKind.LIVE, KeyKind.WORKERS)
+        fields = [item for pair in record.to_hash().items() for item in pair]
+        until = record.expires_at + defaults.RECORD_GRACE
+        return bool(self._create(keys=keys, args=[max_sessions, self.now(), until,
+                                                  record.session_id, *fields]))
+
+    def read(self, session_id: str) -> Snapshot | None:
+        """The record with its heartbeat and payload presence, in one step."""
+        keys = self._keys(session_id, KeyKind.SESSION, KeyKind.HEARTBEAT, KeyKind.PAYLOAD)
+        found = self._read(keys=keys)
+        if not found:
+            return None
+        flat, beating, payload = found
+        data = dict(zip(flat[::2], flat[1::2], strict=True))
+        if "state" not in data:
+            return None
+        return Snapshot(SessionRecord.from_hash(data), bool(beating), bool(payload))
 
     def get(self, session_id: str) -> SessionRecord | None:
-        data = self.redis.hgetall(self.key(KeyKind.SESSION, session_id))
-        if not data or "state" not in data:
-            return None
-        return SessionRecord.from_hash(data)
+        snapshot = self.read(session_id)
+        return snapshot.record if snapshot else None
 
-    def transition(self, session_id: str, event: Event, **changes: Any) -> SessionRecord:
-        """Apply ``event`` atomically; raises InvalidTransition or SessionNotFound."""
-        key = self.key(KeyKind.SESSION, session_id)
-        result: list[SessionRecord] = []
+    def move(self, session_id: str, expect: SessionState, to: SessionState, *,
+             fields: Mapping[str, Any] | None = None, attempt_cap: int = 0,
+             only_without_heartbeat: bool = False, payload: str = "", payload_ttl: int = 0,
+             push: str = "", push_ttl: int = 0) -> Moved:
+        """Move ``expect`` → ``to`` in one step if the session is still ``expect``.
 
-        def apply(pipe: redis.client.Pipeline) -> None:
-            data = pipe.hgetall(key)
-            if not data or "state" not in data:
-                raise SessionNotFound()
-            current = SessionRecord.from_hash(data)
-            new_state = transition(current.state, event)
-            fields = _as_text(changes)
-            fields.update(state=new_state.value, updated_at=str(self.now()))
-            pipe.multi()
-            pipe.hset(key, mapping=fields)
-            if new_state.terminal:
-                pipe.expire(key, defaults.RECORD_GRACE)
-                pipe.zrem(self.key(KeyKind.LIVE), session_id)
-            result.append(SessionRecord.from_hash({**data, **fields}))
+        With ``payload``, the payload is stored in the same step; reaching a
+        terminal state drops any payload; ``push`` goes onto the code list."""
+        keys = self._keys(session_id, KeyKind.SESSION, KeyKind.PAYLOAD, KeyKind.LIVE,
+                          KeyKind.HEARTBEAT, KeyKind.CODE)
+        changes = as_fields({**(fields or {}), "updated_at": self.now()})
+        pairs = [item for pair in changes.items() for item in pair]
+        status, found = self._move(keys=keys, args=[
+            expect.value, to.value, int(to.terminal), defaults.RECORD_GRACE, attempt_cap,
+            int(only_without_heartbeat), payload, max(1, payload_ttl), push,
+            max(1, push_ttl), session_id, *pairs])
+        current = SessionState(found) if found else None
+        return Moved(status == 1, current, over_cap=status == -1)
 
-        self.redis.transaction(apply, key)
-        return result[-1]
+    def claim(self, session_id: str) -> str | None:
+        """The payload once, moving ``ready`` → ``claimed``; else ``None``."""
+        keys = self._keys(session_id, KeyKind.SESSION, KeyKind.PAYLOAD, KeyKind.LIVE)
+        value = self._claim(keys=keys, args=[SessionState.READY.value,
+                                             SessionState.CLAIMED.value, self.now(),
+                                             defaults.RECORD_GRACE, session_id])
+        return value or None
 
-    def take_ownership(self, session_id: str, owner: str, heartbeat_ttl: int) -> bool:
-        """True if ``owner`` now owns the session (and nobody did before). The
-        first heartbeat is written in the same step, so no observer ever sees an
-        owned session without one."""
-        keys = [self.key(KeyKind.SESSION, session_id), self.key(KeyKind.HEARTBEAT, session_id)]
-        return bool(self._own(keys=keys, args=[owner, heartbeat_ttl]))
+    def take(self, session_id: str, owner: str, heartbeat_ttl: int) -> bool:
+        """True if ``owner`` now owns the ``starting`` session (nobody did before).
+        The first heartbeat is written in the same step."""
+        keys = self._keys(session_id, KeyKind.SESSION, KeyKind.HEARTBEAT)
+        return bool(self._take(keys=keys, args=[owner, heartbeat_ttl,
+                                                SessionState.STARTING.value]))
 
-    def increment_attempts(self, session_id: str) -> int:
-        """The session's code count after this one; 0 if the record is gone (never
-        recreating it as a hash without a TTL)."""
-        return int(self._count(keys=[self.key(KeyKind.SESSION, session_id)]))
-
-    # -- code hand-off ----------------------------------------------------------
-    def push_code(self, session_id: str, code: str, ttl: int) -> None:
-        key = self.key(KeyKind.CODE, session_id)
-        with self.redis.pipeline() as pipe:
-            pipe.rpush(key, code)
-            pipe.expire(key, max(1, ttl))
-            pipe.execute()
-
-    def wake(self, session_id: str) -> None:
-        self.push_code(session_id, WAKE, defaults.CODE_POLL_INTERVAL * 5)
-
+    # -- code hand-off ---------------------------------------------------------
     def wait_code(self, session_id: str, timeout: float) -> str | None:
         """Block up to ``timeout`` s for the next code (or :data:`WAKE`)."""
         item = self.redis.blpop([self.key(KeyKind.CODE, session_id)], timeout=timeout)
@@ -190,12 +266,10 @@ class SessionStore:
     def drop_codes(self, session_id: str) -> None:
         self.redis.delete(self.key(KeyKind.CODE, session_id))
 
-    # -- liveness ------------------------------------------------------------------
+    # -- liveness ----------------------------------------------------------------
     def beat(self, session_id: str, owner: str, ttl: int) -> None:
-        self.redis.set(self.key(KeyKind.HEARTBEAT, session_id), owner, ex=ttl)
-
-    def heartbeat_alive(self, session_id: str) -> bool:
-        return bool(self.redis.exists(self.key(KeyKind.HEARTBEAT, session_id)))
+        """Renew a heartbeat; never recreates one that was dropped or lapsed."""
+        self.redis.set(self.key(KeyKind.HEARTBEAT, session_id), owner, ex=ttl, xx=True)
 
     def drop_heartbeat(self, session_id: str) -> None:
         self.redis.delete(self.key(KeyKind.HEARTBEAT, session_id))
@@ -209,66 +283,16 @@ class SessionStore:
     def count_live(self) -> int:
         return int(self.redis.zcount(self.key(KeyKind.LIVE), self.now(), "+inf"))
 
-    # -- credential payload ----------------------------------------------------
-    def put_payload(self, session_id: str, payload: str, ttl: int) -> None:
-        self.redis.set(self.key(KeyKind.PAYLOAD, session_id), payload, ex=ttl)
-
-    def payload_present(self, session_id: str) -> bool:
-        return bool(self.redis.exists(self.key(KeyKind.PAYLOAD, session_id)))
-
-    def claim_payload(self, session_id: str) -> str | None:
-        """The payload once, moving the session to ``claimed``; else ``None``."""
-        keys = [self.key(KeyKind.SESSION, session_id), self.key(KeyKind.PAYLOAD, session_id),
-                self.key(KeyKind.LIVE)]
-        value = self._claim(keys=keys, args=[self.now(), defaults.RECORD_GRACE, session_id])
-        return value or None
-
-    def drop_payload(self, session_id: str) -> None:
-        self.redis.delete(self.key(KeyKind.PAYLOAD, session_id))
-
+    # -- workers -------------------------------------------------------------------
     def report_cli_version(self, runtime: str, version: str) -> None:
         self.redis.set(self.key(KeyKind.CLI_VERSION, runtime), version,
                        ex=defaults.CLI_VERSION_TTL)
 
     def cli_versions(self) -> dict[str, str]:
-        found = {}
-        for runtime in ("local", "docker"):
-            version = self.redis.get(self.key(KeyKind.CLI_VERSION, runtime))
-            if version:
-                found[runtime] = version
-        return found
+        names = ("local", "docker")
+        values = self.redis.mget([self.key(KeyKind.CLI_VERSION, name) for name in names])
+        return {name: value for name, value in zip(names, values, strict=True) if value}
 
-    def settle(self, session_id: str) -> SessionRecord | None:
-        """Record what a session's silent owner can no longer say (expiry, a lost
-        worker, a lapsed payload) and return the session as it now stands."""
-        record = self.get(session_id)
-        if record is None:
-            self.forget_live(session_id)
-            return None
-        implied = implied_event(
-            record.state, now=self.now(), expires_at=record.expires_at,
-            owned=bool(record.owner), heartbeat_alive=self.heartbeat_alive(session_id),
-            payload_present=self.payload_present(session_id))
-        if implied is None:
-            return record
-        event, code, message = implied
-        return self.end(session_id, event, code, message) or self.get(session_id)
-
-    def end(self, session_id: str, event: Event, code: str = "",
-            message: str = "") -> SessionRecord | None:
-        """End a session from outside its worker: move it to the terminal state of
-        ``event``, drop any payload and wake the owning worker so it stops the
-        CLI. Returns None when the session had already ended (or is gone)."""
-        try:
-            record = self.transition(session_id, event, error_code=code,
-                                     error_message=message)
-        except (InvalidTransition, SessionNotFound):
-            record = None
-        self.drop_payload(session_id)
-        self.wake(session_id)
-        return record
-
-    # -- admission -----------------------------------------------------------------
     def register_worker(self, owner: str, capacity: int, ttl: int) -> None:
         key = self.key(KeyKind.WORKERS)
         with self.redis.pipeline() as pipe:
@@ -287,7 +311,7 @@ class SessionStore:
             if until.isdigit() and int(until) >= now and size.isdigit():
                 workers += 1
                 capacity += int(size)
-            else:
+            else:  # a worker that died without unregistering
                 self.redis.hdel(self.key(KeyKind.WORKERS), owner)
         return workers, capacity
 

@@ -1,6 +1,14 @@
-"""Celery worker: ``celery -A worker worker`` runs it."""
+"""Celery worker: ``celery -A worker worker`` runs it.
 
-from worker import tasks  # noqa: F401  (registers the tasks on the app)
-from worker.celery_app import app
+``app`` is the project's only global; everything else is built by
+:func:`worker.app.create_worker` from one Settings object.
+"""
 
-__all__ = ["app"]
+import os
+
+from vaporforge.settings import Settings
+from worker.app import create_worker
+
+app = create_worker(Settings.from_env(os.environ))
+
+__all__ = ["app", "create_worker"]

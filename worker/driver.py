@@ -16,7 +16,7 @@ from pexpect.spawnbase import SpawnBase
 
 from vaporforge import cli_output
 from vaporforge.cli_output import Answer, LoggedIn
-from vaporforge.errors import LoginFailed
+from vaporforge.errors import ErrorCode, LoginFailed, SessionEnded
 from vaporforge.redact import redact
 from vaporforge.states import LoginMode
 
@@ -84,7 +84,7 @@ class LoginDriver:
     def exited_error(self) -> LoginFailed:
         words = redact(cli_output.last_words(self.output))
         detail = f": {words}" if words else ""
-        return LoginFailed("cli_exited", f"The Claude CLI ended before finishing{detail}")
+        return LoginFailed(ErrorCode.CLI_EXITED, f"The Claude CLI ended before finishing{detail}")
 
     def read_url(self, timeout: float) -> str:
         """Wait for the sign-in URL and for the prompt that takes the code."""
@@ -98,13 +98,13 @@ class LoginDriver:
                 return url
             if ready and not url:
                 why = refused[0] if refused else "no link in its output"
-                raise LoginFailed("url_not_found",
+                raise LoginFailed(ErrorCode.URL_NOT_FOUND,
                                   f"The CLI showed no usable sign-in address ({why}).")
             remaining = deadline - self.clock()
             if self._session_ended():
-                raise LoginFailed("ended", "The session ended while the CLI started.")
+                raise SessionEnded("The session ended while the CLI started.")
             if remaining <= 0:
-                raise LoginFailed("url_not_found",
+                raise LoginFailed(ErrorCode.URL_NOT_FOUND,
                                   f"The CLI showed no sign-in address within {timeout:g} s.")
             if not self._read(min(remaining, _READ_SLICE)):
                 raise self.exited_error()
@@ -136,9 +136,10 @@ class LoginDriver:
                 return answer
             remaining = deadline - self.clock()
             if self._session_ended():
-                raise LoginFailed("ended", "The session ended while the CLI was signing in.")
+                raise SessionEnded("The session ended while the CLI was signing in.")
             if remaining <= 0:
-                raise LoginFailed("timeout", f"The CLI did not answer within {timeout:g} s.")
+                raise LoginFailed(ErrorCode.TIMEOUT,
+                                  f"The CLI did not answer within {timeout:g} s.")
             if not self._read(min(remaining, _READ_SLICE)):
                 answer = cli_output.classify_answer(self.output[mark:], self.mode)
                 if answer is None or isinstance(answer, LoggedIn):

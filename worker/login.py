@@ -14,14 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from vaporforge import defaults
+from vaporforge import defaults, lifecycle
 from vaporforge.cli_output import Failed, Rejected, TokenPrinted
-from vaporforge.errors import BrokerError, LoginFailed
+from vaporforge.errors import BrokerError, ErrorCode, LoginFailed, SessionEnded
 from vaporforge.redact import redact
 from vaporforge.sealing import seal
 from vaporforge.settings import Settings
-from vaporforge.states import Event, InvalidTransition, LoginMode, SessionState
-from vaporforge.store import WAKE, SessionNotFound, SessionRecord, SessionStore
+from vaporforge.states import Event, LoginMode, SessionState
+from vaporforge.store import WAKE, SessionRecord, SessionStore
 from worker.driver import Exited, LoginDriver
 from worker.heartbeat import Heartbeats
 from worker.runtimes.base import LoginPlace, Runtime, SpawnSpec
@@ -58,16 +58,13 @@ def spawn_spec(settings: Settings, mode: LoginMode) -> SpawnSpec:
 
 def run_login(ctx: LoginContext, session_id: str) -> SessionState | None:
     """Drive one session; returns its final state as this worker left it."""
-    store = ctx.store
-    record = store.get(session_id)
-    if record is None or record.state is not SessionState.STARTING:
-        log.info("session %s not startable (%s)", session_id, record and record.state.value)
-        return record.state if record else None
-    if store.now() >= record.expires_at:
-        return _finish(store, session_id, Event.EXPIRED, "expired", "The login session expired.")
-    if not store.take_ownership(session_id, ctx.heartbeats.owner, ctx.settings.heartbeat_ttl):
-        log.warning("session %s already owned by another worker", session_id)
-        return record.state
+    record = lifecycle.take(ctx.store, session_id, ctx.heartbeats.owner,
+                            ctx.settings.heartbeat_ttl)
+    if record is None:
+        current = ctx.store.get(session_id)
+        log.info("session %s not startable (%s)", session_id,
+                 current.state.value if current else "gone")
+        return current.state if current else None
     with ctx.heartbeats.hold(session_id):
         return _drive(ctx, record)
 
@@ -81,30 +78,31 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
                              extra_hosts=ctx.settings.extra_sign_in_hosts,
                              ended=lambda: _ended(store, session_id))
         url = driver.read_url(ctx.settings.url_timeout)
-        store.transition(session_id, Event.URL_PUBLISHED, oauth_url=url)
+        lifecycle.publish_url(store, session_id, url)
         log.info("session %s awaiting code", session_id)
         return _await_codes(ctx, record, driver, place)
-    except LoginFailed as exc:
-        return _finish(store, session_id, Event.FAILED, exc.code, exc.message)
-    except (InvalidTransition, SessionNotFound):
-        # Someone else ended the session (cancel, expiry): nothing left to record.
-        current = store.get(session_id)
+    except SessionEnded:
+        current = store.get(session_id)  # ended elsewhere: that ending stands
         return current.state if current else None
-    except BrokerError as exc:
-        log.warning("session %s runtime error: %s", session_id, exc.code)
-        return _finish(store, session_id, Event.FAILED, exc.code, exc.message)
+    except BrokerError as exc:  # LoginFailed, RuntimeFailure: the code says why
+        log.warning("session %s failed: %s", session_id, exc.code.value)
+        return _fail(store, session_id, exc.code, exc.message)
     except Exception:
         log.exception("session %s crashed", session_id)
-        return _finish(store, session_id, Event.FAILED, "internal_error",
-                       "The login failed because of an error on our side.")
+        return _fail(store, session_id, ErrorCode.INTERNAL_ERROR,
+                     "The login failed because of an error on our side.")
     finally:
-        store.drop_codes(session_id)
+        # The CLI goes first: it may hold credentials, and Redis may be failing.
         if place is not None:
             try:
                 place.stop()
             except BrokerError as exc:  # the reaper removes it once the engine answers
                 log.error("session %s: could not stop its login place: %s", session_id,
                           exc.message)
+        try:
+            store.drop_codes(session_id)
+        except Exception:  # noqa: BLE001 - the code list lapses by its own TTL
+            log.warning("session %s: could not drop its code list", session_id)
 
 
 def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
@@ -114,13 +112,13 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
     while True:
         now = time.time()
         if now >= record.expires_at:
-            return _finish(store, sid, Event.EXPIRED, "expired", "The login session expired.")
+            return lifecycle.finish(store, sid, Event.EXPIRED, ErrorCode.EXPIRED,
+                                    "The login session expired.")
         if now >= wait_until:
-            return _finish(store, sid, Event.FAILED, "timeout",
-                           "No code was pasted in time.")
+            return _fail(store, sid, ErrorCode.TIMEOUT, "No code was pasted in time.")
         if ctx.shutting_down.is_set():
-            return _finish(store, sid, Event.FAILED, "worker_lost",
-                           "The worker running this login shut down.")
+            return _fail(store, sid, ErrorCode.WORKER_LOST,
+                         "The worker running this login shut down.")
         if not driver.alive():
             raise driver.exited_error()
         item = store.wait_code(sid, min(defaults.CODE_POLL_INTERVAL, max(wait_until - now, 0.1)))
@@ -133,21 +131,13 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
             continue  # a stale code for an attempt already answered
         answer = driver.submit(item, settings.exchange_timeout)
         if isinstance(answer, Rejected):
-            store.transition(sid, Event.CODE_REJECTED, error_code="invalid_code",
-                             error_message=redact(answer.sentence))
+            lifecycle.reject_code(store, sid, redact(answer.sentence))
             continue
         if isinstance(answer, Failed):
-            return _finish(store, sid, Event.FAILED, "exchange_failed", redact(answer.line))
-        payload = _payload(record, answer, place)
-        # The payload goes first so a claim never sees `ready` without it; if the
-        # session ended meanwhile (cancel, expiry), the payload goes too.
-        store.put_payload(sid, payload, settings.credentials_ttl)
-        try:
-            store.transition(sid, Event.SUCCEEDED, error_code="", error_message="",
-                             oauth_url="")
-        except (InvalidTransition, SessionNotFound):
-            store.drop_payload(sid)
-            raise
+            return _fail(store, sid, ErrorCode.EXCHANGE_FAILED, redact(answer.line))
+        # Stored with the move to `ready` in one step; if the session ended
+        # meanwhile (cancel, expiry), nothing is stored.
+        lifecycle.succeed(store, sid, _payload(record, answer, place), settings.credentials_ttl)
         log.info("session %s ready", sid)
         return SessionState.READY
 
@@ -166,7 +156,7 @@ def _credentials(answer: TokenPrinted | Exited, place: LoginPlace) -> dict[str, 
     if isinstance(answer, TokenPrinted):
         return {"credentials": {"oauth_token": answer.token}}
     if answer.status not in (0, None):
-        raise LoginFailed("exchange_failed", f"The CLI ended with status {answer.status}.")
+        raise LoginFailed(ErrorCode.EXCHANGE_FAILED, f"The CLI ended with status {answer.status}.")
     credentials = _read_json(place, CREDENTIALS_FILE)
     api_key = next((key for name in CONFIG_FILES
                     if isinstance(key := (_read_json(place, name) or {}).get("primaryApiKey"),
@@ -174,7 +164,7 @@ def _credentials(answer: TokenPrinted | Exited, place: LoginPlace) -> dict[str, 
     # The CLI says "Login successful." even when the sign-in service sent no
     # usable tokens; an empty file is not a login.
     if not (credentials or {}).get("claudeAiOauth") and api_key is None:
-        raise LoginFailed("exchange_failed", "The CLI finished but wrote no credentials.")
+        raise LoginFailed(ErrorCode.EXCHANGE_FAILED, "The CLI finished but wrote no credentials.")
     out: dict[str, Any] = {"credentials": credentials or {}}
     if api_key is not None:
         out["api_key"] = api_key
@@ -188,9 +178,9 @@ def _read_json(place: LoginPlace, path: str) -> dict[str, Any] | None:
     try:
         value = json.loads(raw)
     except ValueError:
-        raise LoginFailed("exchange_failed", "The CLI wrote credentials we cannot read.") from None
+        value = None
     if not isinstance(value, dict):
-        raise LoginFailed("exchange_failed", "The CLI wrote credentials we cannot read.")
+        raise LoginFailed(ErrorCode.EXCHANGE_FAILED, "The CLI wrote credentials we cannot read.")
     return value
 
 
@@ -199,10 +189,5 @@ def _ended(store: SessionStore, sid: str) -> bool:
     return record is None or record.state.terminal
 
 
-def _finish(store: SessionStore, sid: str, event: Event, code: str,
-            message: str) -> SessionState | None:
-    try:
-        return store.transition(sid, event, error_code=code, error_message=message).state
-    except (InvalidTransition, SessionNotFound):
-        current = store.get(sid)
-        return current.state if current else None
+def _fail(store: SessionStore, sid: str, code: ErrorCode, message: str) -> SessionState | None:
+    return lifecycle.finish(store, sid, Event.FAILED, code, message)

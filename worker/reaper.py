@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from vaporforge import lifecycle
 from vaporforge.store import SessionStore
 from worker.runtimes.base import Runtime
 
@@ -14,7 +15,13 @@ def sweep(store: SessionStore, runtime: Runtime) -> int:
     """Settle every live session (expiry, lost workers), then end the runtime
     places of sessions that are no longer live."""
     for session_id in store.live_session_ids():
-        store.settle(session_id)
+        snapshot = store.read(session_id)
+        try:
+            if snapshot is None:
+                raise lifecycle.SessionNotFound()
+            lifecycle.settle(store, snapshot)
+        except lifecycle.SessionNotFound:
+            store.forget_live(session_id)
     ended = runtime.reap(store.live_session_ids())
     if ended:
         log.info("reaper ended %d orphaned login place(s)", ended)

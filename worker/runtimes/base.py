@@ -13,13 +13,13 @@ from typing import Protocol
 
 from pexpect.spawnbase import SpawnBase
 
-from vaporforge.errors import BrokerError
+from vaporforge.errors import BrokerError, ErrorCode
 
 
 class RuntimeFailure(BrokerError):
     """A runtime could not start, spawn, read or stop."""
 
-    code = "runtime_error"
+    code = ErrorCode.RUNTIME_ERROR
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import ctypes
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -20,6 +21,7 @@ import time
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
+from vaporforge.errors import ErrorCode
 from worker.runtimes.base import RuntimeFailure, SpawnSpec
 
 _PR_SET_PDEATHSIG = 1
@@ -57,7 +59,7 @@ class LocalPlace:
                 echo=False, preexec_fn=_die_with_parent)
         except pexpect.ExceptionPexpect:
             raise RuntimeFailure("The login command could not be started.",
-                                 code="cli_not_found") from None
+                                 code=ErrorCode.CLI_NOT_FOUND) from None
         self._child = child
         return child
 
@@ -88,7 +90,7 @@ class LocalRuntime:
 
     def __init__(self, work_dir: str, path: str | None = None) -> None:
         self.work_dir = work_dir
-        os.makedirs(work_dir, mode=0o700, exist_ok=True)
+        claim_work_dir(work_dir)
         self._env = {"PATH": path or os.environ.get("PATH", "/usr/bin:/bin")}
 
     def start(self, session_id: str, expires_at: int) -> LocalPlace:
@@ -120,6 +122,27 @@ class LocalRuntime:
         except (OSError, subprocess.TimeoutExpired):
             return "unavailable"
         return (done.stdout.strip() or done.stderr.strip() or "unknown")[:200]
+
+
+def claim_work_dir(work_dir: str) -> None:
+    """Make ``work_dir`` (0700) or accept it only if this user owns it, it is a
+    real folder (not a link) and nobody else may write to it: another local user
+    who could swap a session's HOME would receive its credentials."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(work_dir)), exist_ok=True)
+        os.mkdir(work_dir, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise RuntimeFailure(f"Cannot create the work folder {work_dir}: "
+                             f"{exc.strerror}.") from None
+    info = os.lstat(work_dir)
+    if not stat.S_ISDIR(info.st_mode):
+        raise RuntimeFailure(f"The work folder {work_dir} is not a real folder.")
+    if info.st_uid != os.geteuid():
+        raise RuntimeFailure(f"The work folder {work_dir} belongs to another user.")
+    if info.st_mode & 0o022:
+        raise RuntimeFailure(f"The work folder {work_dir} is writable by other users.")
 
 
 def _kill_processes_in(home: str) -> None:

@@ -1,0 +1,69 @@
+"""create_worker(settings): the Celery app, its task and its lifecycle hooks.
+
+Mirrors ``api.create_app``: nothing is read from the environment here and no
+state lives at module level; each app carries its own :class:`WorkerProcess`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, signals
+
+from vaporforge import defaults
+from vaporforge.redact import install_redaction
+from vaporforge.settings import Settings
+from worker import login
+from worker.process import WorkerProcess
+
+
+def create_worker(settings: Settings) -> Celery:
+    app = Celery("vaporforge")
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_default_queue=defaults.LOGIN_QUEUE,
+        task_acks_late=False,  # a redelivered login would start a second CLI with a new URL
+        worker_prefetch_multiplier=1,
+        worker_pool="threads",  # waiting for a code is I/O: one thread per login
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=True,
+        worker_send_task_events=False,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    process = WorkerProcess(settings)
+    app.vf_process = process  # type: ignore[attr-defined]
+
+    @app.task(name=defaults.RUN_LOGIN_TASK, ignore_result=True)
+    def run_login(session_id: str) -> str | None:
+        state = login.run_login(process.context(), session_id)
+        return state.value if state else None
+
+    def mine(sender: Any) -> bool:
+        return getattr(sender, "app", None) is app
+
+    def on_init(sender: Any = None, **_: object) -> None:
+        if mine(sender):
+            # --concurrency on the command line wins over the setting.
+            process.pool_size = getattr(sender, "concurrency", None)
+
+    def on_ready(sender: Any = None, **_: object) -> None:
+        if mine(sender):
+            process.start()
+
+    def on_shutdown(**_: object) -> None:
+        process.close()
+
+    def redact_logs(logger: logging.Logger, **_: object) -> None:
+        install_redaction(logger)
+
+    # weak=False: the handlers are closures that nothing else holds.
+    signals.worker_init.connect(on_init, weak=False)
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_shutting_down.connect(on_shutdown, weak=False)
+    signals.after_setup_logger.connect(redact_logs, weak=False)
+    signals.after_setup_task_logger.connect(redact_logs, weak=False)
+    return app

@@ -1,0 +1,112 @@
+"""WorkerProcess: what one worker process holds besides Celery.
+
+The login context (store, runtime, heartbeats) is built once, from the pool the
+process really runs. Start-up cannot silently disable the reaper: the heartbeat
+and reaper threads start first, and the steps that can fail (the CLI version
+probe, a sweep) are retried on every reaper round.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+import redis
+
+from vaporforge import defaults
+from vaporforge.errors import BrokerError
+from vaporforge.settings import Settings
+from vaporforge.store import SessionStore
+from worker import reaper
+from worker.heartbeat import Heartbeats
+from worker.login import LoginContext
+from worker.runtimes.base import Runtime
+
+log = logging.getLogger("vaporforge.worker")
+
+
+def make_runtime(settings: Settings) -> Runtime:
+    if settings.runtime == "docker":
+        from worker.runtimes.docker_runtime import DockerRuntime
+        return DockerRuntime(
+            settings.login_image, network=settings.docker_network,
+            memory=settings.docker_memory, cpus=settings.docker_cpus, pids=settings.docker_pids,
+            docker_runtime=settings.docker_runtime, base_url=settings.docker_host,
+            extra_hosts=dict(settings.docker_extra_hosts))
+    from worker.runtimes.local import LocalRuntime
+    return LocalRuntime(settings.work_dir)
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool_size: int | None = None
+        """The thread pool Celery really runs (``--concurrency`` wins over the setting)."""
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._context: LoginContext | None = None
+        self._version = ""
+
+    @property
+    def capacity(self) -> int:
+        return self.pool_size if self.pool_size and self.pool_size > 0 else \
+            self.settings.worker_concurrency
+
+    def context(self) -> LoginContext:
+        with self._lock:
+            if self._context is None:
+                self._context = self._build()
+            return self._context
+
+    def _build(self) -> LoginContext:
+        settings = self.settings
+        # Each waiting login holds one connection in BLPOP; leave room for the
+        # heartbeat and reaper threads.
+        pool = redis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=self.capacity + 16, timeout=10,
+            decode_responses=True, health_check_interval=30, socket_connect_timeout=5)
+        store = SessionStore(redis.Redis(connection_pool=pool), settings.key_prefix)
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        return LoginContext(
+            settings=settings, store=store, runtime=make_runtime(settings),
+            heartbeats=Heartbeats(store, owner, settings.heartbeat_ttl,
+                                  capacity=self.capacity),
+            shutting_down=self.stopping)
+
+    def start(self) -> None:
+        """Beat and reap from now on; the first round runs at once."""
+        ctx = self.context()
+        ctx.heartbeats.start()
+        threading.Thread(target=self._reap_forever, args=(ctx,), name="vf-reaper",
+                         daemon=True).start()
+
+    def _reap_forever(self, ctx: LoginContext) -> None:
+        while True:
+            try:
+                self._round(ctx)
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("reaper round failed")
+            if self.stopping.wait(defaults.REAP_INTERVAL):
+                return
+
+    def _round(self, ctx: LoginContext) -> None:
+        version = self._version
+        if not version:  # probed until it answers
+            try:
+                version = ctx.runtime.version(self.settings.login_command)
+            except BrokerError as exc:
+                log.error("the login CLI cannot run on the %s runtime: %s",
+                          ctx.runtime.name, exc.message)
+                version = "unavailable"
+            log.info("login CLI on %s runtime: %s", ctx.runtime.name, version)
+            if version != "unavailable":
+                self._version = version
+        ctx.store.report_cli_version(ctx.runtime.name, version)
+        reaper.sweep(ctx.store, ctx.runtime)
+
+    def close(self) -> None:
+        self.stopping.set()
+        if self._context is not None:
+            self._context.heartbeats.close()
