@@ -13,6 +13,7 @@ import ipaddress
 import math
 import time
 from enum import StrEnum
+from typing import Any
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
@@ -74,7 +75,7 @@ def install(app: Flask, settings: Settings) -> Limiter:
                       key_prefix=f"{settings.key_prefix}:limit", strategy="fixed-window",
                       headers_enabled=False, swallow_errors=False,
                       storage_options={"socket_connect_timeout": 2, "socket_timeout": 5})
-    views = app.view_functions
+    views: dict[str, Any] = app.view_functions
     views["sessions.Sessions"] = limiter.limit(settings.create_rate, methods=["POST"])(
         views["sessions.Sessions"])
     views["health.Ready"] = limiter.limit(settings.probe_rate)(views["health.Ready"])

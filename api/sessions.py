@@ -95,7 +95,7 @@ def status_body(record: SessionRecord) -> dict[str, Any]:
             "poll_after_ms": defaults.POLL_AFTER_MS}
 
 
-_BEARER_DOC = {"security": [{"sessionToken": []}]}
+_BEARER_DOC: dict[str, Any] = {"security": [{"sessionToken": []}]}
 
 
 def _link(operation: str) -> dict[str, Any]:

@@ -22,12 +22,12 @@ import pexpect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vaporforge import cli_output  # noqa: E402
-from vaporforge.states import LoginMode  # noqa: E402
-from worker.driver import LoginDriver  # noqa: E402
-from worker.login import BASE_ENV  # noqa: E402
-from worker.runtimes.base import SpawnSpec  # noqa: E402
-from worker.runtimes.docker_runtime import DockerRuntime  # noqa: E402
+from vaporforge import cli_output
+from vaporforge.states import LoginMode
+from worker.driver import LoginDriver
+from worker.login import BASE_ENV
+from worker.runtimes.base import SpawnSpec
+from worker.runtimes.docker_runtime import DockerRuntime
 
 
 def ms(values: list[float]) -> str:

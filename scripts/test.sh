@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's one test command. On a fresh Debian machine it installs what the
-# tests need (redis-server; a virtualenv with the locked packages; with Docker
+# tests need (redis-server; a virtualenv with the locked packages and the project
+# installed editable; with Docker
 # tests on, docker.io and debootstrap, a private dockerd and the login images),
-# then runs ruff and pytest. Extra arguments go to pytest.
+# then runs ruff, mypy and pytest. Extra arguments go to pytest.
 #
 #   VF_DOCKER_TESTS=0|1    run the tests that need a Docker engine (default: 1)
 #   VF_REAL_CLI_TESTS=0|1  install the pinned Claude Code CLI from the npm registry into
@@ -45,6 +46,8 @@ export PATH="$VENV/bin:$PATH"
 
 echo "== ruff"
 ruff check .
+echo "== mypy"
+mypy
 
 cleanup=()
 on_exit() { for step in "${cleanup[@]}"; do eval "$step" || true; done; }

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime
 import hashlib
 import json
@@ -292,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         try:
             self._route(parts.path, parts.query, body)
-        except Exception as e:  # keep the CLI from hanging on a server bug
+        except Exception as e:  # noqa: BLE001 - keep the CLI from hanging on a server bug
             self._note["exception"] = repr(e)[:300]
             if self._status is None:
                 self._send(500, {"error": {"type": "api_error", "message": "fake server error"}})
@@ -558,10 +559,8 @@ class _TLSServer(ThreadingHTTPServer):
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tls.close()
-            except OSError:
-                pass
 
     def handle_error(self, request, client_address):
         e = sys.exc_info()[1]
@@ -637,10 +636,8 @@ def main(argv=None):
         a.host, a.port, a.certdir, a.hosts.split(), a.strict, a.email, a.log, a.quiet
     )
     print(f"fake-oauth listening on https://{srv.host}:{srv.port} ca={srv.ca_path}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -73,6 +73,7 @@ def _move(store: SessionStore, session_id: str, event: Event,
         if moved.state is None:
             raise SessionNotFound()
         state = moved.state
+    assert state is not None
     raise InvalidTransition(state, event)
 
 

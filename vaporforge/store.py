@@ -178,7 +178,8 @@ class SessionStore:
 
     def __init__(self, client: redis.Redis, prefix: str = defaults.KEY_PREFIX,
                  clock: Callable[[], float] = time.time) -> None:
-        self.redis = client
+        # decode_responses=True: every reply is str, which redis-py's hints cannot say.
+        self.redis: Any = client
         self.prefix = prefix
         self.clock = clock
         self._read = client.register_script(_READ)

@@ -35,7 +35,7 @@ def create_worker(settings: Settings) -> Celery:
         accept_content=["json"],
     )
     process = WorkerProcess(settings)
-    app.vf_process = process  # type: ignore[attr-defined]
+    app.vf_process = process
 
     @app.task(name=defaults.RUN_LOGIN_TASK, ignore_result=True)
     def run_login(session_id: str) -> str | None:

@@ -69,7 +69,6 @@ class Heartbeats:
     def close(self) -> None:
         self._stop.set()
         if self.capacity:
-            try:
+            # A failure is harmless: the registration lapses by itself.
+            with contextlib.suppress(Exception):
                 self.store.unregister_worker(self.owner)
-            except Exception:  # noqa: BLE001 - it lapses by itself
-                pass

@@ -135,6 +135,8 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
             continue
         if isinstance(answer, Failed):
             return _fail(store, sid, ErrorCode.EXCHANGE_FAILED, redact(answer.line))
+        if not isinstance(answer, TokenPrinted | Exited):  # the driver waits out LoggedIn
+            raise LoginFailed(ErrorCode.EXCHANGE_FAILED, "The CLI gave no result.")
         # Stored with the move to `ready` in one step; if the session ended
         # meanwhile (cancel, expiry), nothing is stored.
         lifecycle.succeed(store, sid, _payload(record, answer, place), settings.credentials_ttl)

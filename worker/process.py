@@ -86,7 +86,7 @@ class WorkerProcess:
         while True:
             try:
                 self._round(ctx)
-            except Exception:  # noqa: BLE001 - the next round tries again
+            except Exception:
                 log.exception("reaper round failed")
             if self.stopping.wait(defaults.REAP_INTERVAL):
                 return

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import docker
@@ -141,10 +141,8 @@ class ExecChild(fdspawn):
         """Close the socket only (the container's removal ends the process)."""
         if self.child_fd != -1:
             super().close()
-        try:
+        with suppress(OSError):
             self._sock.close()
-        except OSError:
-            pass
 
 
 class DockerLoginPlace:
