@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 from cli_simulator import FULL_CODE, LOCALHOST, VERIFICATION, tokens_for
-from conftest import cli_processes, start_stack, stop_stack, wait_for
+from conftest import cli_processes, wait_for
 from harness import redis_dump
 
 from vaporforge.cli_output import url_problem
@@ -169,33 +169,3 @@ def test_store_keys_hold_no_secret(stack):
     for secret in (code, tokens_for(code)["access"], session["session_token"]):
         assert secret.encode() not in dump
     assert code not in stack.logs() and tokens_for(code)["access"] not in stack.logs()
-
-
-@pytest.fixture(scope="module")
-def short_lived_stack(databases, work_root):
-    running = start_stack(databases.allocate(), work_root, "short",
-                          extra_env={"VF_SESSION_TTL": "3", "VF_CREDENTIALS_TTL": "1"})
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
-
-
-def test_unclaimed_session_expires_and_its_cli_ends(short_lived_stack):
-    stack = short_lived_stack
-    session = stack.create("oauth")
-    stack.wait_state(session, "awaiting_code")
-    status = stack.wait_state(session, "expired", timeout=15)
-    assert status["error"]["code"] == "expired"
-    wait_for(lambda: not cli_processes(), timeout=10, what="the CLI to end")
-
-
-def test_unclaimed_credentials_lapse(short_lived_stack):
-    stack = short_lived_stack
-    session = stack.create("oauth")
-    stack.wait_state(session, "awaiting_code")
-    stack.call("POST", session, "/code", json={"code": "quick-code#state"})
-    stack.wait_state(session, "ready", "expired")
-    time.sleep(1.5)
-    response = stack.call("POST", session, "/credentials")
-    assert response.status_code == 410
-    assert stack.status(session)["state"] == "expired"

@@ -19,6 +19,7 @@ from cli_simulator import tokens_for
 from conftest import SIMULATOR, cli_processes, wait_for
 
 from vaporforge import lifecycle
+from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.keys import KeyKind
 from vaporforge.settings import Settings
 from vaporforge.states import LoginMode, SessionState
@@ -239,3 +240,30 @@ def test_a_redis_error_on_the_way_out_still_ends_the_cli(make_ctx, store_client)
     thread.join(10)
     assert not thread.is_alive()
     assert not cli_processes()
+
+
+def test_an_unclaimed_session_expires_and_its_cli_ends(make_ctx):
+    ctx = make_ctx()
+    sid = new_session(ctx, ttl=2)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    thread.join(10)
+    record = state_of(ctx, sid)
+    assert (record.state, record.error_code) == (SessionState.EXPIRED, "expired")
+    assert not cli_processes()
+
+
+def test_unclaimed_credentials_lapse(make_ctx):
+    ctx = make_ctx(credentials_ttl=1)
+    sid = new_session(ctx)
+    thread = run_in_thread(ctx, sid)
+    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    submit(ctx, sid, "quick-code#state")
+    thread.join(10)
+    assert state_of(ctx, sid).state is SessionState.READY
+    wait_for(lambda: not ctx.store.read(sid).payload_present, what="the payload to lapse")
+    with pytest.raises(BrokerError) as refused:
+        lifecycle.claim(ctx.store, sid)
+    assert refused.value.code is ErrorCode.EXPIRED
+    record = state_of(ctx, sid)
+    assert (record.state, record.error_code) == (SessionState.EXPIRED, "credentials_expired")

@@ -1,8 +1,8 @@
-"""Property-based checks of the running API against its own OpenAPI document.
+"""Property-based checks of the API against its own OpenAPI document, in-process
+(Flask's WSGI app on a real Redis; no worker, so sessions stay ``starting`` and
+no CLI starts).
 
-The API runs without a worker here (sessions stay ``starting`` and expire), so
-thousands of generated requests start no CLI. Excluded checks, each because the
-contract says otherwise on purpose:
+Excluded checks, each because the contract says otherwise on purpose:
 - positive_data_acceptance: a schema-valid ``client_public_key`` is usually not a
   point on P-256 and is rightly refused (400 invalid_client_key);
 - ignored_auth: a wrong token answers 404, not 401/403, so ids cannot be probed;
@@ -12,35 +12,59 @@ contract says otherwise on purpose:
 
 from __future__ import annotations
 
+import logging
 import os
-import re
-import subprocess
 
 import pytest
-from harness import BIN, start_stack, stop_stack
+import schemathesis
+from apiclient import ApiClient
+from harness import Databases
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi import checks as openapi_checks
 
 
 @pytest.fixture(scope="module")
-def api_only(databases, work_root):
-    stack = start_stack(databases.allocate(), work_root, "fuzz", worker=False,
-                        extra_env={"VF_SESSION_TTL": "30", "VF_MAX_SESSIONS": "1000000"})
-    yield stack
-    stop_stack(stack)
-    databases.release(stack.redis_url)
+def fuzz_app(databases: Databases):
+    store_url = databases.allocate()
+    yield ApiClient.build(store_url, session_ttl=30, max_sessions=1_000_000).app
+    databases.release(store_url)
 
 
-def test_no_5xx_and_every_response_matches_the_schema(api_only):
-    seed = os.environ.get("VF_SCHEMATHESIS_SEED", "20261128")
-    done = subprocess.run(
-        [str(BIN / "schemathesis"), "run", api_only.url("/api/openapi.json"),
-         "--checks", "all",
-         "--exclude-checks", "positive_data_acceptance,ignored_auth,use_after_free",
-         "--max-examples", os.environ.get("VF_SCHEMATHESIS_EXAMPLES", "60"),
-         "--seed", seed, "--no-color"],
-        capture_output=True, text=True, timeout=600, check=False)
-    summary = done.stdout[-3000:]
-    print(summary)
-    generated = re.search(r"(\d+) generated", done.stdout)
-    assert generated and int(generated.group(1)) > 100, summary
-    assert done.returncode == 0, summary
-    assert "unhandled" not in api_only.logs()  # no request reached the 500 handler
+EXCLUDED = [openapi_checks.positive_data_acceptance, openapi_checks.ignored_auth,
+            openapi_checks.use_after_free]
+EXAMPLES = int(os.environ.get("VF_SCHEMATHESIS_EXAMPLES", "40"))
+
+
+def test_no_5xx_and_every_response_matches_the_schema(fuzz_app, caplog):
+    caplog.set_level(logging.ERROR, logger="vaporforge.api")
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", fuzz_app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 7
+    calls = []
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case) -> None:
+            calls.append(case.call_and_validate(excluded_checks=EXCLUDED).status_code)
+
+        check()
+    assert len(calls) > 100
+    assert "unhandled" not in caplog.text  # no request reached the 500 handler
+
+
+def test_linked_calls_follow_the_contract(fuzz_app, caplog):
+    """The stateful phase: create, then poll, code, claim and cancel the session
+    just created, by the OpenAPI links."""
+    caplog.set_level(logging.ERROR, logger="vaporforge.api")
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", fuzz_app)
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, additional_checks=additional_checks,
+                                   excluded_checks=EXCLUDED, transport_kwargs=kwargs)
+
+    Machine.run(settings=settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                                  database=None, stateful_step_count=6,
+                                  suppress_health_check=list(HealthCheck)))
+    assert "unhandled" not in caplog.text

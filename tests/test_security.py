@@ -7,7 +7,6 @@ import json
 
 import pytest
 from cli_simulator import tokens_for
-from conftest import start_stack, stop_stack
 from harness import redis_dump
 from joserfc import jwe
 from joserfc.jwk import ECKey
@@ -24,14 +23,11 @@ def client_headers() -> dict[str, str]:
     return {"X-Forwarded-For": next(_addresses)}
 
 
-@pytest.fixture(scope="module")
-def secure(databases, work_root):
-    running = start_stack(databases.allocate(), work_root, "secure", extra_env={
-        "VF_REQUIRE_CLIENT_KEY": "true", "VF_TRUSTED_PROXIES": "1",
-        "VF_ALLOWED_ORIGINS": ORIGIN})
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
+@pytest.fixture
+def secure(stack):
+    """The shared stack: a client key seals the payload whether or not the
+    broker requires one (that requirement is tested in-process below)."""
+    return stack
 
 
 @pytest.fixture
