@@ -7,7 +7,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import redis
 from celery import Celery
 from flask import Flask, Response, request
 from flask_cors import CORS
@@ -15,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors, health, limits, sessions
 from api.context import EXTENSION, ApiContext
-from vaporforge import defaults
+from vaporforge import connections, defaults
 from vaporforge.redact import install_redaction
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
@@ -42,16 +41,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     settings: Settings = app.config.get("SETTINGS") or Settings.from_env(os.environ)
-    # Bounded timeouts: with Redis down, every request answers 503 within seconds.
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                  health_check_interval=30, socket_connect_timeout=2,
-                                  socket_timeout=5)
-    tasks = Celery("vaporforge-api", broker=settings.broker_url)
-    tasks.conf.update(task_default_queue=defaults.LOGIN_QUEUE,
+    client = connections.store_client(settings)
+    tasks = Celery("vaporforge-api")
+    # A bounded publish: with the broker down, a creation answers 503 within seconds.
+    tasks.conf.update(connections.celery_broker(settings),
+                      task_default_queue=defaults.LOGIN_QUEUE,
                       broker_connection_retry_on_startup=True, task_serializer="json",
-                      broker_connection_timeout=2, task_publish_retry_policy={
-                          "max_retries": 2, "interval_start": 0, "interval_step": 0.5,
-                          "interval_max": 0.5})
+                      task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
+                                                 "interval_step": 0.5, "interval_max": 0.5})
     app.extensions[EXTENSION] = ApiContext(settings, SessionStore(client, settings.key_prefix),
                                            tasks)
 

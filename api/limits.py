@@ -20,6 +20,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 
+from vaporforge import connections
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.settings import Settings
 
@@ -71,10 +72,10 @@ class SessionLimits:
 def install(app: Flask, settings: Settings) -> Limiter:
     """Limit creations and ``/readyz`` per client network; keep the per-session
     limits for the routes to call once the token matched."""
-    limiter = Limiter(client_network, app=app, storage_uri=settings.redis_url,
-                      key_prefix=f"{settings.key_prefix}:limit", strategy="fixed-window",
-                      headers_enabled=False, swallow_errors=False,
-                      storage_options={"socket_connect_timeout": 2, "socket_timeout": 5})
+    storage_uri, storage_options = connections.limiter_storage(settings)
+    limiter = Limiter(client_network, app=app, storage_uri=storage_uri,
+                      storage_options=storage_options, key_prefix=f"{settings.key_prefix}:limit",
+                      strategy="fixed-window", headers_enabled=False, swallow_errors=False)
     views: dict[str, Any] = app.view_functions
     views["sessions.Sessions"] = limiter.limit(settings.create_rate, methods=["POST"])(
         views["sessions.Sessions"])

@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from vaporforge import defaults
+from vaporforge import connections, defaults
 from vaporforge.redact import install_redaction
 from vaporforge.settings import Settings
 from worker import login
@@ -21,7 +21,7 @@ from worker.process import WorkerProcess
 def create_worker(settings: Settings) -> Celery:
     app = Celery("vaporforge")
     app.conf.update(
-        broker_url=settings.broker_url,
+        connections.celery_broker(settings),
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
         task_default_queue=defaults.LOGIN_QUEUE,

@@ -13,9 +13,7 @@ import os
 import socket
 import threading
 
-import redis
-
-from vaporforge import defaults
+from vaporforge import connections, defaults
 from vaporforge.errors import BrokerError
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
@@ -64,10 +62,8 @@ class WorkerProcess:
         settings = self.settings
         # Each waiting login holds one connection in BLPOP; leave room for the
         # heartbeat and reaper threads.
-        pool = redis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=self.capacity + 16, timeout=10,
-            decode_responses=True, health_check_interval=30, socket_connect_timeout=5)
-        store = SessionStore(redis.Redis(connection_pool=pool), settings.key_prefix)
+        client = connections.store_client(settings, max_connections=self.capacity + 16)
+        store = SessionStore(client, settings.key_prefix)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         return LoginContext(
             settings=settings, store=store, runtime=make_runtime(settings),
