@@ -135,11 +135,12 @@ class Sessions(MethodView):
         record = SessionRecord(
             session_id=session_id, mode=LoginMode(args.get("mode", LoginMode.OAUTH.value)),
             state=SessionState.STARTING, token_hash=token_hash(token), created_at=now,
-            expires_at=now + settings.session_ttl, updated_at=now, client_key=client_key)
+            expires_at=now + settings.session_ttl, updated_at=now, client_key=client_key,
+            start_by=now + settings.start_timeout)
         lifecycle.create(store, record, settings.max_sessions)
         try:
             ctx.tasks.send_task(defaults.RUN_LOGIN_TASK, args=[session_id],
-                                queue=defaults.LOGIN_QUEUE, expires=settings.session_ttl)
+                                queue=defaults.LOGIN_QUEUE, expires=settings.start_timeout)
         except OperationalError:
             lifecycle.end(store, session_id, Event.FAILED, ErrorCode.UNAVAILABLE,
                           "The task queue is not reachable.")

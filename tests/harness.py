@@ -104,6 +104,7 @@ class Stack:
     log_dir: Path
     env: dict[str, str]
     procs: list[subprocess.Popen] = field(default_factory=list)
+    workers: list[subprocess.Popen] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -165,7 +166,6 @@ def start_stack(store_url: str, root: Path, name: str,
            **(extra_env or {})}
     stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, env)
     api_log = open(log_dir / "api.log", "w")  # noqa: SIM115 - closed with the process
-    worker_log = open(log_dir / "worker.log", "w")  # noqa: SIM115
     stack.procs.append(subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
          "--threads", "4", "api:create_app()"],
@@ -173,15 +173,27 @@ def start_stack(store_url: str, root: Path, name: str,
     if not worker:
         wait_for(lambda: _http_ok(stack.url("/healthz")), what="the API")
         return stack
-    stack.procs.append(subprocess.Popen(
+    add_worker(stack, name, concurrency)
+    wait_for(lambda: _http_ok(stack.url("/healthz")), what="the API")
+    return stack
+
+
+def add_worker(stack: Stack, name: str, concurrency: int = 16,
+               extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start one more Celery worker process on the stack (log: ``<name>.worker.log``)."""
+    log_path = stack.log_dir / ("worker.log" if not stack.workers else f"{name}.worker.log")
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
         [str(BIN / "celery"), "-A", "worker", "worker", "--loglevel", "INFO",
          "--without-mingle", "--without-gossip", "--concurrency", str(concurrency),
-         "--hostname", f"{name}@%h"],
-        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT))
-    wait_for(lambda: _http_ok(stack.url("/healthz")), what="the API")
-    wait_for(lambda: "ready." in (log_dir / "worker.log").read_text(errors="replace"),
-             timeout=30, what="the Celery worker")
-    return stack
+         "--hostname", f"{name}-{len(stack.workers)}@%h"],
+        cwd=ROOT, env={**stack.env, **(extra_env or {})}, stdout=log,
+        stderr=subprocess.STDOUT)
+    stack.procs.append(proc)
+    stack.workers.append(proc)
+    wait_for(lambda: "ready." in log_path.read_text(errors="replace"), timeout=30,
+             what="the Celery worker")
+    return proc
 
 
 def _http_ok(url: str) -> bool:

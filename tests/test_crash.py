@@ -14,7 +14,7 @@ def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_
         session = stack.create("oauth")
         stack.wait_state(session, "awaiting_code")
         assert cli_processes()
-        worker = stack.procs[1]
+        worker = stack.workers[0]
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         # The CLI dies with its parent (PR_SET_PDEATHSIG)...

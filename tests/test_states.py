@@ -75,8 +75,10 @@ def test_terminal_states_have_no_way_out(state):
     (S.READY, 200, True, False, True, (E.EXPIRED, "expired")),
     (S.CLAIMED, 200, True, False, False, None),
     (S.FAILED, 200, True, False, False, None),
+    (S.STARTING, 120, False, False, False, (E.FAILED, "not_started")),  # nobody took it
+    (S.STARTING, 120, True, True, False, None),                # taken in time
 ])
 def test_implied_events(state, now, owned, beat, payload, expected):
     got = implied_event(state, now=now, expires_at=150, owned=owned, heartbeat_alive=beat,
-                        payload_present=payload)
+                        payload_present=payload, start_by=110)
     assert (got[:2] if got else None) == expected

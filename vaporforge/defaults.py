@@ -20,6 +20,9 @@ EXCHANGE_TIMEOUT = 45
 RECORD_GRACE = 300
 """How long a session record outlives its end, so a poll can still read the outcome."""
 
+START_TIMEOUT = 30
+"""How long a new session may wait for a worker to take it (then ``not_started``)."""
+
 HEARTBEAT_TTL = 15
 """A live session whose owning worker has not renewed this for so long is lost."""
 

@@ -42,6 +42,8 @@ class ErrorCode(StrEnum):
     EXCHANGE_FAILED = "exchange_failed"
     TIMEOUT = "timeout"
     WORKER_LOST = "worker_lost"
+    WORKER_SHUTDOWN = "worker_shutdown"
+    NOT_STARTED = "not_started"
     RUNTIME_ERROR = "runtime_error"
     EXPIRED = "expired"
     CREDENTIALS_EXPIRED = "credentials_expired"

@@ -86,12 +86,11 @@ def take(store: SessionStore, session_id: str, owner: str,
          heartbeat_ttl: int) -> SessionRecord | None:
     """The ``starting`` session, now owned by ``owner`` (its first heartbeat
     written in the same step); None when it is gone, already taken or ended.
-    A session found past its expiry is ended as ``expired``."""
+    A session found past its expiry or its start bound is ended as it implies."""
     snapshot = store.read(session_id)
     if snapshot is None or snapshot.record.state is not SessionState.STARTING:
         return None
-    if store.now() >= snapshot.record.expires_at:
-        end(store, session_id, Event.EXPIRED, ErrorCode.EXPIRED, "The login session expired.")
+    if settle(store, snapshot).state is not SessionState.STARTING:
         return None
     if not store.take(session_id, owner, heartbeat_ttl):
         return None
@@ -171,7 +170,7 @@ def settle(store: SessionStore, snapshot: Snapshot) -> SessionRecord:
         implied = implied_event(
             record.state, now=store.now(), expires_at=record.expires_at,
             owned=bool(record.owner), heartbeat_alive=snapshot.heartbeat_alive,
-            payload_present=snapshot.payload_present)
+            payload_present=snapshot.payload_present, start_by=record.start_by)
         if implied is None:
             return record
         event, code, message = implied

@@ -62,6 +62,13 @@ def _host_map(raw: str) -> dict[str, str]:
     return hosts
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def default_work_dir(env: Mapping[str, str]) -> str:
     """The service user's own runtime folder when it has one, else a per-user
     folder in /tmp (the local runtime refuses one that someone else owns)."""
@@ -94,6 +101,10 @@ class Settings:
     url_timeout: int = defaults.URL_TIMEOUT
     exchange_timeout: int = defaults.EXCHANGE_TIMEOUT
     heartbeat_ttl: int = defaults.HEARTBEAT_TTL
+    start_timeout: int = defaults.START_TIMEOUT
+    reap_interval: int = defaults.REAP_INTERVAL
+    metrics_port: int = 0
+    log_format: str = "json"
     worker_concurrency: int = defaults.WORKER_CONCURRENCY
     work_dir: str = field(default_factory=lambda: default_work_dir(os.environ))
     key_prefix: str = defaults.KEY_PREFIX
@@ -146,6 +157,10 @@ class Settings:
             url_timeout=_int(env, "VF_URL_TIMEOUT", defaults.URL_TIMEOUT),
             exchange_timeout=_int(env, "VF_EXCHANGE_TIMEOUT", defaults.EXCHANGE_TIMEOUT),
             heartbeat_ttl=_int(env, "VF_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL, minimum=2),
+            start_timeout=_int(env, "VF_START_TIMEOUT", defaults.START_TIMEOUT),
+            reap_interval=_int(env, "VF_REAP_INTERVAL", defaults.REAP_INTERVAL),
+            metrics_port=_int(env, "VF_METRICS_PORT", 0, minimum=0),
+            log_format=_choice(env, "VF_LOG_FORMAT", ("json", "text")),
             worker_concurrency=_int(env, "VF_WORKER_CONCURRENCY",
                                     defaults.WORKER_CONCURRENCY),
             work_dir=env.get("VF_WORK_DIR", "").strip() or default_work_dir(env),

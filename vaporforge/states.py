@@ -89,12 +89,13 @@ def transition(state: SessionState, event: Event) -> SessionState:
 
 
 def implied_event(state: SessionState, *, now: int, expires_at: int, owned: bool,
-                  heartbeat_alive: bool, payload_present: bool
+                  heartbeat_alive: bool, payload_present: bool, start_by: int = 0
                   ) -> tuple[Event, ErrorCode, str] | None:
     """What an observer (the API on a poll, a reaper) must record for a session
     whose owner can no longer say it: ``(event, error_code, message)`` or None.
 
     - past ``expires_at`` and not yet ended → expired;
+    - ``starting``, taken by no worker by ``start_by`` (when set) → not_started;
     - ``ready`` whose payload has lapsed → expired;
     - a live session whose worker took it (``owned``) but stopped beating → worker_lost.
     """
@@ -102,6 +103,9 @@ def implied_event(state: SessionState, *, now: int, expires_at: int, owned: bool
         return None
     if now >= expires_at:
         return Event.EXPIRED, ErrorCode.EXPIRED, "The login session expired."
+    if state is SessionState.STARTING and not owned and start_by and now >= start_by:
+        return (Event.FAILED, ErrorCode.NOT_STARTED,
+                "No worker started this login in time; try again.")
     if state is SessionState.READY and not payload_present:
         return (Event.EXPIRED, ErrorCode.CREDENTIALS_EXPIRED,
                 "The credentials were not claimed in time and were discarded.")

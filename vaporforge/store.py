@@ -132,6 +132,8 @@ class SessionRecord:
     updated_at: int = 0
     client_key: str = ""
     """The browser's public JWK (JSON) the payload is sealed to; public, not a secret."""
+    start_by: int = 0
+    """When a worker must have taken the session (else ``not_started``); 0: no bound."""
 
     def to_hash(self) -> dict[str, str]:
         out = as_fields(asdict(self))
@@ -150,6 +152,7 @@ class SessionRecord:
             attempts=int(data.get("attempts", 0) or 0),
             updated_at=int(data.get("updated_at", 0) or 0),
             client_key=data.get("client_key", ""),
+            start_by=int(data.get("start_by", 0) or 0),
         )
 
 

@@ -27,6 +27,9 @@ def create_worker(settings: Settings) -> Celery:
         task_default_queue=defaults.LOGIN_QUEUE,
         task_acks_late=False,  # a redelivered login would start a second CLI with a new URL
         worker_prefetch_multiplier=1,
+        # Reserve a login only with a free thread: none waits behind a busy
+        # worker while another has room (Redis broker).
+        worker_disable_prefetch=True,
         worker_pool="threads",  # waiting for a code is I/O: one thread per login
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=True,
@@ -54,6 +57,9 @@ def create_worker(settings: Settings) -> Celery:
         if mine(sender):
             process.start()
 
+    def on_shutting_down(**_: object) -> None:
+        process.drain()
+
     def on_shutdown(**_: object) -> None:
         process.close()
 
@@ -63,7 +69,8 @@ def create_worker(settings: Settings) -> Celery:
     # weak=False: the handlers are closures that nothing else holds.
     signals.worker_init.connect(on_init, weak=False)
     signals.worker_ready.connect(on_ready, weak=False)
-    signals.worker_shutting_down.connect(on_shutdown, weak=False)
+    signals.worker_shutting_down.connect(on_shutting_down, weak=False)
+    signals.worker_shutdown.connect(on_shutdown, weak=False)
     signals.after_setup_logger.connect(redact_logs, weak=False)
     signals.after_setup_task_logger.connect(redact_logs, weak=False)
     return app

@@ -25,6 +25,7 @@ class Heartbeats:
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._withdrawn = threading.Event()
         self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
@@ -49,9 +50,16 @@ class Heartbeats:
                                                 daemon=True)
                 self._thread.start()
 
+    def withdraw(self) -> None:
+        """Stop offering capacity for new sessions (a draining worker); the beats
+        of the sessions held go on until :meth:`close`."""
+        self._withdrawn.set()
+        with contextlib.suppress(Exception):  # it lapses by itself
+            self.store.unregister_worker(self.owner)
+
     def _run(self) -> None:
         while True:
-            if self.capacity:
+            if self.capacity and not self._withdrawn.is_set():
                 try:
                     self.store.register_worker(self.owner, self.capacity, self.ttl)
                 except Exception:  # noqa: BLE001 - Redis blips; the next beat retries

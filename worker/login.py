@@ -41,6 +41,9 @@ BASE_ENV = {
 }
 
 
+_SHUTDOWN = "The worker running this login was stopped; start again."
+
+
 @dataclass
 class LoginContext:
     settings: Settings
@@ -74,14 +77,21 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
     place: LoginPlace | None = None
     try:
         place = ctx.runtime.start(session_id, record.expires_at)
+        # A draining worker stops waiting for a URL at once, but lets a code
+        # exchange already under way finish.
+        starting = [True]
         driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, record.mode)), record.mode,
                              extra_hosts=ctx.settings.extra_sign_in_hosts,
-                             ended=lambda: _ended(store, session_id))
+                             ended=lambda: _ended(store, session_id) or (
+                                 starting[0] and ctx.shutting_down.is_set()))
         url = driver.read_url(ctx.settings.url_timeout)
         lifecycle.publish_url(store, session_id, url)
+        starting[0] = False
         log.info("session %s awaiting code", session_id)
         return _await_codes(ctx, record, driver, place)
     except SessionEnded:
+        if ctx.shutting_down.is_set():
+            return _fail(store, session_id, ErrorCode.WORKER_SHUTDOWN, _SHUTDOWN)
         current = store.get(session_id)  # ended elsewhere: that ending stands
         return current.state if current else None
     except BrokerError as exc:  # LoginFailed, RuntimeFailure: the code says why
@@ -117,8 +127,7 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
         if now >= wait_until:
             return _fail(store, sid, ErrorCode.TIMEOUT, "No code was pasted in time.")
         if ctx.shutting_down.is_set():
-            return _fail(store, sid, ErrorCode.WORKER_LOST,
-                         "The worker running this login shut down.")
+            return _fail(store, sid, ErrorCode.WORKER_SHUTDOWN, _SHUTDOWN)
         if not driver.alive():
             raise driver.exited_error()
         item = store.wait_code(sid, min(defaults.CODE_POLL_INTERVAL, max(wait_until - now, 0.1)))

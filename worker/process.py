@@ -12,8 +12,9 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 
-from vaporforge import connections, defaults
+from vaporforge import connections
 from vaporforge.errors import BrokerError
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
@@ -38,8 +39,10 @@ def make_runtime(settings: Settings) -> Runtime:
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 runtime_factory: Callable[[Settings], Runtime] = make_runtime) -> None:
         self.settings = settings
+        self.runtime_factory = runtime_factory
         self.pool_size: int | None = None
         """The thread pool Celery really runs (``--concurrency`` wins over the setting)."""
         self.stopping = threading.Event()
@@ -66,7 +69,7 @@ class WorkerProcess:
         store = SessionStore(client, settings.key_prefix)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         return LoginContext(
-            settings=settings, store=store, runtime=make_runtime(settings),
+            settings=settings, store=store, runtime=self.runtime_factory(settings),
             heartbeats=Heartbeats(store, owner, settings.heartbeat_ttl,
                                   capacity=self.capacity),
             shutting_down=self.stopping)
@@ -84,7 +87,7 @@ class WorkerProcess:
                 self._round(ctx)
             except Exception:
                 log.exception("reaper round failed")
-            if self.stopping.wait(defaults.REAP_INTERVAL):
+            if self.stopping.wait(self.settings.reap_interval):
                 return
 
     def _round(self, ctx: LoginContext) -> None:
@@ -102,7 +105,16 @@ class WorkerProcess:
         ctx.store.report_cli_version(ctx.runtime.name, version)
         reaper.sweep(ctx.store, ctx.runtime)
 
+    def drain(self) -> None:
+        """Warm shutdown begins: take no new sessions; logins waiting for a code end
+        as ``worker_shutdown``, a code exchange under way finishes, and the
+        heartbeats go on until :meth:`close`."""
+        self.stopping.set()
+        if self._context is not None:
+            self._context.heartbeats.withdraw()
+
     def close(self) -> None:
+        """The pool has stopped (every login has ended): stop beating."""
         self.stopping.set()
         if self._context is not None:
             self._context.heartbeats.close()

@@ -1,0 +1,77 @@
+"""A worker process sizes itself from the pool it runs, and no start-up error
+can leave it without heartbeats or a reaper."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import requests
+from conftest import SIMULATOR, start_stack, stop_stack, wait_for
+
+from vaporforge.settings import Settings
+from vaporforge.store import SessionStore
+from worker.process import WorkerProcess
+from worker.runtimes.local import LocalRuntime
+
+
+class FirstProbeFails(LocalRuntime):
+    """A real local runtime whose first version probe and first sweep fail, as
+    when the engine or Redis is briefly away at start-up."""
+
+    def __init__(self, work_dir: str) -> None:
+        super().__init__(work_dir)
+        self.failures = {"version": 1, "reap": 1}
+
+    def _maybe_fail(self, what: str) -> None:
+        if self.failures[what]:
+            self.failures[what] -= 1
+            raise RuntimeError(f"{what} failed at start-up")
+
+    def version(self, login_command: tuple[str, ...]) -> str:
+        self._maybe_fail("version")
+        return super().version(login_command)
+
+    def reap(self, live_session_ids: set[str]) -> int:
+        self._maybe_fail("reap")
+        return super().reap(live_session_ids)
+
+
+def test_start_up_errors_are_retried_and_the_threads_run(redis_db, tmp_path):
+    settings = Settings(redis_url=redis_db, work_dir=str(tmp_path / "homes"),
+                        login_command=(sys.executable, str(SIMULATOR)), reap_interval=1,
+                        heartbeat_ttl=3)
+    made: list[FirstProbeFails] = []
+    process = WorkerProcess(settings, lambda s: made.append(FirstProbeFails(s.work_dir))
+                            or made[-1])
+    process.pool_size = 5
+    process.start()
+    try:
+        store = SessionStore(process.context().store.redis)
+        wait_for(lambda: store.cli_versions().get("local", "").startswith("2.1."),
+                 timeout=10, what="the version probe to be retried")
+        wait_for(lambda: made[0].failures == {"version": 0, "reap": 0}, what="a second sweep")
+        assert store.worker_capacity() == (1, 5)  # the heartbeat thread advertises the pool
+    finally:
+        process.close()
+
+
+def test_the_redis_pool_fits_the_thread_pool_that_runs(databases, work_root):
+    """--concurrency beats VF_WORKER_CONCURRENCY: with more waiting logins than
+    the setting, the heartbeats still get a connection."""
+    stack = start_stack(databases.allocate(), work_root, "wide", concurrency=24,
+                        extra_env={"VF_WORKER_CONCURRENCY": "2", "VF_HEARTBEAT_TTL": "2"})
+    try:
+        assert requests.get(stack.url("/readyz"), timeout=5).json()["capacity"] == 24
+        sessions = [stack.create("oauth") for _ in range(24)]
+        for session in sessions:
+            stack.wait_state(session, "awaiting_code", timeout=30)
+        time.sleep(4)  # two heartbeat TTLs with every thread in a blocking pop
+        states = {stack.status(s)["state"] for s in sessions}
+        assert states == {"awaiting_code"}
+        for session in sessions:
+            stack.call("DELETE", session)
+        wait_for(lambda: not list(stack.work_dir.iterdir()), timeout=20, what="HOMEs gone")
+    finally:
+        stop_stack(stack)
+        databases.release(stack.redis_url)
