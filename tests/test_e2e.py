@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 import requests
 from cli_simulator import FULL_CODE, LOCALHOST, VERIFICATION, tokens_for
 from conftest import cli_processes, wait_for
@@ -169,3 +170,16 @@ def test_store_keys_hold_no_secret(stack):
     for secret in (code, tokens_for(code)["access"], session["session_token"]):
         assert secret.encode() not in dump
     assert code not in stack.logs() and tokens_for(code)["access"] not in stack.logs()
+
+
+def test_a_lost_task_ends_not_started_within_the_bound(api):
+    quick = api.with_settings(start_timeout=1)
+    session = quick.create("oauth")
+    broker = redis.Redis.from_url(quick.settings.broker_url)
+    assert broker.dbsize() > 0
+    broker.flushdb()  # the queued task is lost (a broker crash, an API dying mid-send)
+    assert quick.status(session)["state"] == "starting"
+    time.sleep(1.2)
+    status = quick.status(session)
+    assert (status["state"], status["error"]["code"]) == ("failed", "not_started")
+    assert quick.client.get("/readyz").get_json()["live_sessions"] == 0  # admission freed

@@ -40,7 +40,7 @@ def test_round_trip_and_every_key_has_a_ttl(store, store_client):
     assert keys == {key_for("unit", kind, sid) for kind in (
         KeyKind.SESSION, KeyKind.CODE, KeyKind.PAYLOAD, KeyKind.HEARTBEAT)} | {
         key_for("unit", KeyKind.LIVE), key_for("unit", KeyKind.WORKERS),
-        key_for("unit", KeyKind.CLI_VERSION, "local")}
+        key_for("unit", KeyKind.METRICS), key_for("unit", KeyKind.CLI_VERSION, "local")}
     assert all(store_client.ttl(key) > 0 for key in keys)
 
 
@@ -51,6 +51,7 @@ def test_round_trip_and_every_key_has_a_ttl(store, store_client):
     (KeyKind.HEARTBEAT, "abc", "p:heartbeat:abc"),
     (KeyKind.LIVE, "", "p:live"),
     (KeyKind.WORKERS, "", "p:workers"),
+    (KeyKind.METRICS, "", "p:metrics"),
     (KeyKind.CLI_VERSION, "docker", "p:cli_version:docker"),
 ])
 def test_key_names(kind, sid, expected):

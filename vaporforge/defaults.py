@@ -53,3 +53,6 @@ CLI_VERSION_TTL = 3600
 
 AT_CAPACITY_RETRY_AFTER = 30
 """Seconds a refused creation is told to wait (Retry-After) when the broker is full."""
+
+METRICS_TTL = 30 * 24 * 3600
+"""The counters' hash lapses after a month without any session (a reset Prometheus handles)."""

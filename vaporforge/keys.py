@@ -16,10 +16,15 @@ class KeyKind(StrEnum):
     LIVE = "live"            # sorted set: ids of sessions not yet ended, by expiry
     CLI_VERSION = "cli_version"  # string per runtime name: the CLI's --version, for /readyz
     WORKERS = "workers"      # hash: worker name -> "capacity:expires_at", for admission
+    METRICS = "metrics"      # hash: broker-wide counters kept by the lifecycle steps
+
+
+GLOBAL_KINDS = frozenset({KeyKind.LIVE, KeyKind.WORKERS, KeyKind.METRICS})
+"""Kinds with one key per deployment, not one per session."""
 
 
 def key_for(prefix: str, kind: KeyKind, session_id: str = "") -> str:
-    if kind in (KeyKind.LIVE, KeyKind.WORKERS):
+    if kind in GLOBAL_KINDS:
         return f"{prefix}:{kind.value}"
     if not session_id:
         raise ValueError(f"{kind.value} keys need an id")

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from vaporforge import defaults
-from vaporforge.keys import KeyKind, key_for
+from vaporforge.keys import GLOBAL_KINDS, KeyKind, key_for
 from vaporforge.states import LoginMode, SessionState
 
 WAKE = "\x00wake"
@@ -35,11 +35,12 @@ if #h == 0 then return false end
 return {h, redis.call('EXISTS', KEYS[2]), redis.call('EXISTS', KEYS[3])}
 """
 
-# KEYS: session, payload, live, heartbeat, code
+# KEYS: session, payload, live, heartbeat, code, metrics
 # ARGV: 1 expected state, 2 new state, 3 terminal (0/1), 4 record grace (s),
 #       5 attempt cap (0: none), 6 only while no heartbeat (0/1),
 #       7 payload ('' none), 8 payload TTL, 9 item for the code list ('' none),
-#       10 its TTL, 11 session id, 12.. field/value pairs.
+#       10 its TTL, 11 session id, 12 error code, 13 metrics TTL,
+#       14.. field/value pairs.
 # Returns {1, new} when applied, {0, current} when the state differs (or a
 # heartbeat still beats), {-1, current} when the attempt cap is exceeded.
 _MOVE = """
@@ -51,13 +52,16 @@ if ARGV[5] ~= '0' then
     return {-1, state}
   end
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], unpack(ARGV, 12))
+redis.call('HSET', KEYS[1], 'state', ARGV[2], unpack(ARGV, 14))
+redis.call('HINCRBY', KEYS[6], 'reached:' .. ARGV[2], 1)
 if ARGV[7] ~= '' then redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[8]) end
 if ARGV[3] == '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[11])
   redis.call('DEL', KEYS[2])
+  redis.call('HINCRBY', KEYS[6], 'ended:' .. ARGV[2] .. ':' .. ARGV[12], 1)
 end
+redis.call('EXPIRE', KEYS[6], ARGV[13])
 if ARGV[9] ~= '' then
   redis.call('RPUSH', KEYS[5], ARGV[9])
   redis.call('EXPIRE', KEYS[5], ARGV[10])
@@ -65,7 +69,8 @@ end
 return {1, ARGV[2]}
 """
 
-# KEYS: session, payload, live. ARGV: ready, claimed, now, grace, session id.
+# KEYS: session, payload, live, metrics. ARGV: ready, claimed, now, grace,
+# session id, metrics TTL.
 _CLAIM = """
 if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return false end
 local payload = redis.call('GETDEL', KEYS[2])
@@ -73,6 +78,9 @@ if not payload then return false end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[5])
+redis.call('HINCRBY', KEYS[4], 'reached:' .. ARGV[2], 1)
+redis.call('HINCRBY', KEYS[4], 'ended:' .. ARGV[2] .. ':', 1)
+redis.call('EXPIRE', KEYS[4], ARGV[6])
 return payload
 """
 
@@ -85,9 +93,9 @@ redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
-# KEYS: session, live, workers. ARGV: 1 VF_MAX_SESSIONS, 2 now, 3 expire-at of
-# the record, 4 session id, 5.. field/value pairs. Admission and creation in
-# one step, so concurrent creations cannot overshoot.
+# KEYS: session, live, workers, metrics. ARGV: 1 VF_MAX_SESSIONS, 2 now,
+# 3 expire-at of the record, 4 session id, 5 metrics TTL, 6.. field/value pairs.
+# Admission and creation in one step, so concurrent creations cannot overshoot.
 _CREATE = """
 local limit = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
@@ -101,8 +109,14 @@ for i = 1, #entries, 2 do
   end
 end
 if workers > 0 and capacity < limit then limit = capacity end
-if redis.call('ZCOUNT', KEYS[2], now, '+inf') >= limit then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+if redis.call('ZCOUNT', KEYS[2], now, '+inf') >= limit then
+  redis.call('HINCRBY', KEYS[4], 'refused', 1)
+  redis.call('EXPIRE', KEYS[4], ARGV[5])
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HINCRBY', KEYS[4], 'created', 1)
+redis.call('EXPIRE', KEYS[4], ARGV[5])
 redis.call('EXPIREAT', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('EXPIREAT', KEYS[2], ARGV[3], 'GT')
@@ -195,8 +209,7 @@ class SessionStore:
         return key_for(self.prefix, kind, session_id)
 
     def _keys(self, session_id: str, *kinds: KeyKind) -> list[str]:
-        return [self.key(kind, "" if kind in (KeyKind.LIVE, KeyKind.WORKERS) else session_id)
-                for kind in kinds]
+        return [self.key(kind, "" if kind in GLOBAL_KINDS else session_id) for kind in kinds]
 
     def now(self) -> int:
         return int(self.clock())
@@ -205,11 +218,13 @@ class SessionStore:
     def create(self, record: SessionRecord, max_sessions: int) -> bool:
         """Store a new session unless live sessions reach ``max_sessions`` or the
         live workers' summed capacity; False when refused (one step)."""
-        keys = self._keys(record.session_id, KeyKind.SESSION, KeyKind.LIVE, KeyKind.WORKERS)
+        keys = self._keys(record.session_id, KeyKind.SESSION, KeyKind.LIVE, KeyKind.WORKERS,
+                          KeyKind.METRICS)
         fields = [item for pair in record.to_hash().items() for item in pair]
         until = record.expires_at + defaults.RECORD_GRACE
         return bool(self._create(keys=keys, args=[max_sessions, self.now(), until,
-                                                  record.session_id, *fields]))
+                                                  record.session_id, defaults.METRICS_TTL,
+                                                  *fields]))
 
     def read(self, session_id: str) -> Snapshot | None:
         """The record with its heartbeat and payload presence, in one step."""
@@ -236,22 +251,25 @@ class SessionStore:
         With ``payload``, the payload is stored in the same step; reaching a
         terminal state drops any payload; ``push`` goes onto the code list."""
         keys = self._keys(session_id, KeyKind.SESSION, KeyKind.PAYLOAD, KeyKind.LIVE,
-                          KeyKind.HEARTBEAT, KeyKind.CODE)
+                          KeyKind.HEARTBEAT, KeyKind.CODE, KeyKind.METRICS)
         changes = as_fields({**(fields or {}), "updated_at": self.now()})
         pairs = [item for pair in changes.items() for item in pair]
         status, found = self._move(keys=keys, args=[
             expect.value, to.value, int(to.terminal), defaults.RECORD_GRACE, attempt_cap,
             int(only_without_heartbeat), payload, max(1, payload_ttl), push,
-            max(1, push_ttl), session_id, *pairs])
+            max(1, push_ttl), session_id, changes.get("error_code", ""),
+            defaults.METRICS_TTL, *pairs])
         current = SessionState(found) if found else None
         return Moved(status == 1, current, over_cap=status == -1)
 
     def claim(self, session_id: str) -> str | None:
         """The payload once, moving ``ready`` → ``claimed``; else ``None``."""
-        keys = self._keys(session_id, KeyKind.SESSION, KeyKind.PAYLOAD, KeyKind.LIVE)
+        keys = self._keys(session_id, KeyKind.SESSION, KeyKind.PAYLOAD, KeyKind.LIVE,
+                          KeyKind.METRICS)
         value = self._claim(keys=keys, args=[SessionState.READY.value,
                                              SessionState.CLAIMED.value, self.now(),
-                                             defaults.RECORD_GRACE, session_id])
+                                             defaults.RECORD_GRACE, session_id,
+                                             defaults.METRICS_TTL])
         return value or None
 
     def take(self, session_id: str, owner: str, heartbeat_ttl: int) -> bool:
@@ -318,6 +336,26 @@ class SessionStore:
             else:  # a worker that died without unregistering
                 self.redis.hdel(self.key(KeyKind.WORKERS), owner)
         return workers, capacity
+
+    # -- observability ---------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        """The broker-wide counters the lifecycle steps keep (created, reached,
+        ended by state and code), summed over every process."""
+        raw = self.redis.hgetall(self.key(KeyKind.METRICS))
+        return {name: int(value) for name, value in raw.items()}
+
+    def live_states(self) -> dict[str, int]:
+        """How many live sessions are in each state now."""
+        ids = list(self.redis.zrangebyscore(self.key(KeyKind.LIVE), self.now(), "+inf"))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.hget(self.key(KeyKind.SESSION, session_id), "state")
+            states = pipe.execute()
+        counts: dict[str, int] = {}
+        for state in states:
+            if state:
+                counts[state] = counts.get(state, 0) + 1
+        return counts
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
