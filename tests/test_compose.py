@@ -43,7 +43,8 @@ if not DOCKER_HOST.startswith("unix://"):
     pytest.skip("the compose worker mounts the engine's unix socket", allow_module_level=True)
 if shutil.which("docker-compose"):
     COMPOSE = ["docker-compose"]
-elif shutil.which("docker"):
+elif shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
+                                               capture_output=True, check=False).returncode == 0:
     COMPOSE = ["docker", "compose"]
 else:
     pytest.skip("no compose client (the test command installs docker-compose)",
