@@ -146,6 +146,10 @@ def test_compose_up_runs_a_login_scales_and_goes_down_clean(composed, engine):
     waiting = wait_for(lambda: state("awaiting_code"), timeout=60, interval=0.25,
                        what="awaiting_code")
     assert waiting["oauth_url"].startswith("https://claude.com/cai/oauth/authorize?")
+    # The login container carries the stack's deployment name (VF_DEPLOYMENT).
+    logins = engine.api.containers(filters={"label": [
+        f"{DEPLOYMENT_LABEL}={composed.project}", f"vaporforge.session={session['session_id']}"]})
+    assert len(logins) == 1
     code = f"compose-code-{uuid.uuid4().hex}#state"
     sent = requests.post(url + "/code", headers=auth, json={"code": code}, timeout=10)
     assert sent.status_code == 202, sent.text
