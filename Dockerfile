@@ -1,6 +1,9 @@
 # The broker's own image (API and worker): `docker compose up --build` builds it.
 # The login image the worker starts per session is container-image/.
-FROM python:3.11-slim-bookworm
+# PYTHON_IMAGE: where no registry is reachable, a stand-in made from a Debian base
+# (scripts/docker-engine.sh compose-bases: vaporforge/python:3.11-bookworm).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
@@ -12,4 +15,4 @@ COPY worker ./worker
 RUN useradd --uid 10002 --no-create-home --shell /usr/sbin/nologin broker
 USER broker
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--threads", "8", "api:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--threads", "8", "--no-control-socket", "api:create_app()"]

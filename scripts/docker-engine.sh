@@ -10,6 +10,16 @@
 #   scripts/docker-engine.sh base-image  make vaporforge/base:bookworm with debootstrap (cached)
 #   scripts/docker-engine.sh build       build vaporforge/login:<pin>, :latest and
 #                                        vaporforge/login-test:latest
+#   scripts/docker-engine.sh login-context DIR
+#                                        stage the login image's build context in DIR (what
+#                                        `build` uses: with build-ca.pem and the simulator)
+#   scripts/docker-engine.sh compose-bases
+#                                        build stand-ins for the registry images that
+#                                        docker-compose.yml starts from (from the debootstrap
+#                                        base, see scripts/local-bases/); prints
+#                                        `export VF_PYTHON_IMAGE=... VF_REDIS_IMAGE=...
+#                                        VF_LOGIN_BASE_IMAGE=... VF_LOGIN_CONTEXT=...` for
+#                                        `docker compose up --build` (eval it)
 #
 # State (images, containers, cached rootfs, log) lives under
 # ${VF_DOCKER_STATE:-/var/tmp/vaporforge-docker}; keep that path short (unix sockets).
@@ -22,8 +32,9 @@
 # Environment: VF_DOCKER_STATE, VF_BASE_IMAGE (default vaporforge/base:bookworm; any
 # Debian-like image already in the engine, e.g. node:22-bookworm-slim), VF_CLI_SIMULATOR
 # (default tests/cli_simulator.py), VF_DEBIAN_MIRROR (default: from /etc/apt/sources.list*),
-# VF_BUILD_CA_FILE (CA bundle for npm at build time; default $NODE_EXTRA_CA_CERTS or
-# npm's cafile; used in the install stage only, never in the login image).
+# VF_BUILD_CA_FILE (CA bundle for npm and pip at build time; default $NODE_EXTRA_CA_CERTS
+# or npm's cafile for npm, used in the login image's install stage only; $PIP_CERT or
+# pip's cert for pip, kept in the python stand-in image for pip only).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +47,8 @@ BASE_TAG=vaporforge/base:bookworm
 BASE_IMAGE=${VF_BASE_IMAGE:-$BASE_TAG}
 BASE_TAR=$STATE/cache/debian-bookworm-minbase-slim.tar
 SIMULATOR=${VF_CLI_SIMULATOR:-$ROOT/tests/cli_simulator.py}
+PYTHON_TAG=vaporforge/python:3.11-bookworm
+REDIS_TAG=vaporforge/redis:7-bookworm
 
 say() { printf 'docker-engine: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -237,6 +250,64 @@ cmd_base_image() {
     say "imported $BASE_TAG"
 }
 
+copy_ca() {  # copy_ca FILE DEST: copy a CA bundle if FILE names a non-empty file
+    if [ -n "$1" ] && [ "$1" != null ] && [ -s "$1" ]; then
+        cp "$1" "$2"
+    fi
+}
+
+stage_login_context() {  # stage_login_context DIR
+    # A staged copy of container-image/ (a few KB, never the repo): plus
+    # build-ca.pem when the host reaches the npm registry through a
+    # TLS-inspecting proxy, plus the CLI simulator for the test target.
+    local ctx=$1
+    rm -rf "$ctx"
+    mkdir -p "$ctx"
+    cp "$ROOT/container-image/Dockerfile" "$ROOT/container-image/entrypoint.sh" \
+        "$ROOT/container-image/.dockerignore" "$ctx/"
+    copy_ca "${VF_BUILD_CA_FILE:-${NODE_EXTRA_CA_CERTS:-$(npm config get cafile 2>/dev/null || true)}}" \
+        "$ctx/build-ca.pem"
+    [ -f "$SIMULATOR" ] && cp "$SIMULATOR" "$ctx/cli_simulator.py"
+    return 0
+}
+
+pip_setting() {  # pip_setting NAME: this machine's pip setting global.NAME, or nothing
+    python3 -m pip config get "global.$1" 2>/dev/null || true
+}
+
+cmd_compose_bases() {
+    use_engine
+    local ctx url t0=$SECONDS
+    if [ "$BASE_IMAGE" = "$BASE_TAG" ]; then
+        cmd_base_image
+    fi
+    ctx=$(mktemp -d "$STATE/compose-bases.XXXXXX")
+    trap 'rm -rf "'"$ctx"'"' EXIT
+    # pip in the python stand-in: this machine's index (http(s) ones only: a local
+    # file:// index does not exist inside a build) and the CA bundle its pip trusts.
+    local index extra
+    index=${PIP_INDEX_URL:-$(pip_setting index-url)}
+    extra=$(printf '%s\n' ${PIP_EXTRA_INDEX_URL:-$(pip_setting extra-index-url)} | grep '^http' || true)
+    {
+        echo "[global]"
+        if [[ $index == http* ]]; then echo "index-url = $index"; fi
+        if [ -n "$extra" ]; then echo "extra-index-url = $(echo $extra)"; fi
+    } >"$ctx/pip.conf"
+    copy_ca "${VF_BUILD_CA_FILE:-${PIP_CERT:-$(pip_setting cert)}}" "$ctx/build-ca.pem"
+    say "building $PYTHON_TAG and $REDIS_TAG on $BASE_IMAGE"
+    docker build -q --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+        -f "$ROOT/scripts/local-bases/python.Dockerfile" -t "$PYTHON_TAG" "$ctx" >/dev/null
+    docker build -q --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+        -f "$ROOT/scripts/local-bases/redis.Dockerfile" -t "$REDIS_TAG" "$ctx" >/dev/null
+    rm -rf "$ctx"
+    trap - EXIT
+    # The login image's context with this machine's CA bundle for npm (see cmd_build).
+    stage_login_context "$STATE/login-context"
+    say "compose bases ready in $((SECONDS - t0)) s"
+    echo "export VF_PYTHON_IMAGE=$PYTHON_TAG VF_REDIS_IMAGE=$REDIS_TAG" \
+        "VF_LOGIN_BASE_IMAGE=$BASE_IMAGE VF_LOGIN_CONTEXT=$STATE/login-context"
+}
+
 cmd_build() {
     use_engine
     local version ctx t0=$SECONDS
@@ -245,18 +316,8 @@ cmd_build() {
         cmd_base_image
     fi
     docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || die "base image $BASE_IMAGE is not in the engine"
-    # Build from a staged copy of container-image/ (a few KB, never the repo):
-    # plus build-ca.pem when the host reaches the npm registry through a
-    # TLS-inspecting proxy, plus the CLI simulator for the test target.
     ctx=$STATE/context
-    rm -rf "$ctx"
-    mkdir -p "$ctx"
-    cp "$ROOT/container-image/entrypoint.sh" "$ROOT/container-image/.dockerignore" "$ctx/"
-    local ca=${VF_BUILD_CA_FILE:-${NODE_EXTRA_CA_CERTS:-$(npm config get cafile 2>/dev/null || true)}}
-    if [ -n "$ca" ] && [ "$ca" != null ] && [ -s "$ca" ]; then
-        cp "$ca" "$ctx/build-ca.pem"
-    fi
-    [ -f "$SIMULATOR" ] && cp "$SIMULATOR" "$ctx/cli_simulator.py"
+    stage_login_context "$ctx"
     local common=(--network host --build-arg "BASE_IMAGE=$BASE_IMAGE"
         --build-arg "CLAUDE_CODE_VERSION=$version" -f "$ROOT/container-image/Dockerfile")
     say "building vaporforge/login:$version on $BASE_IMAGE"
@@ -286,5 +347,7 @@ case ${1:-} in
     env) echo "export DOCKER_HOST=$OWN_HOST" ;;
     base-image) cmd_base_image ;;
     build) cmd_build ;;
+    login-context) [ -n "${2:-}" ] || die "usage: $0 login-context DIR"; stage_login_context "$2" ;;
+    compose-bases) cmd_compose_bases ;;
     *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2; exit 2 ;;
 esac

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The project's one test command. On a fresh Debian machine it installs what the
-# tests need (redis-server; a virtualenv with the locked packages and the project
-# installed editable; with Docker
+# tests need (redis-server; a virtualenv with the locked packages; with Docker
 # tests on, docker.io and debootstrap, a private dockerd and the login images),
 # then runs ruff, mypy and pytest. Extra arguments go to pytest.
 #
@@ -15,33 +14,14 @@ VENV=${VF_VENV:-$ROOT/.venv}
 export VF_DOCKER_TESTS=${VF_DOCKER_TESTS:-1}
 export VF_REAL_CLI_TESTS=${VF_REAL_CLI_TESTS:-1}
 
-apt_install() {
-  local missing=()
-  for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
-  done
-  ((${#missing[@]})) || return 0
-  echo "== installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+source scripts/lib.sh
 
 apt_install redis-server:redis-server
 if [[ $VF_DOCKER_TESTS == 1 ]]; then
   apt_install dockerd:docker.io debootstrap:debootstrap docker:docker.io docker-compose:docker-compose
 fi
 
-if [[ ! -x $VENV/bin/python ]]; then
-  echo "== creating virtualenv $VENV"
-  python3 -m venv "$VENV"
-fi
-stamp=$(cat requirements.lock requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)
-if [[ $(cat "$VENV/.locked" 2>/dev/null) != "$stamp" ]]; then
-  echo "== installing locked packages and the project (editable)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.lock
-  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
-  echo "$stamp" > "$VENV/.locked"
-fi
+ensure_venv "$VENV"
 export PATH="$VENV/bin:$PATH"
 
 echo "== ruff"
@@ -65,11 +45,8 @@ if [[ $VF_DOCKER_TESTS == 1 ]]; then
 fi
 
 if [[ $VF_REAL_CLI_TESTS == 1 ]]; then
-  version=$(tr -d '[:space:]' < CLAUDE_CODE_VERSION)
-  prefix=${VF_CLI_CACHE:-$HOME/.cache/vaporforge-cli}/$version
-  echo "== the Claude Code CLI $version (npm registry, cached in $prefix)"
-  scripts/install-cli.sh "$version" "$prefix"
-  export VF_REAL_CLI=$prefix/node_modules/.bin/claude
+  VF_REAL_CLI=$(ensure_cli)
+  export VF_REAL_CLI
 fi
 
 echo "== pytest"

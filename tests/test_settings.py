@@ -27,6 +27,9 @@ def test_defaults():
     ({"VF_CODE_WAIT_TIMEOUT": "7"}, "code_wait_timeout", 7),
     ({"VF_RUNTIME": "docker"}, "runtime", "docker"),
     ({"VF_LOGIN_ENV": "A=1 'B=two words'"}, "login_env", {"A": "1", "B": "two words"}),
+    ({}, "deployment", "vf"),
+    ({"VF_KEY_PREFIX": "vf-staging"}, "deployment", "vf-staging"),
+    ({"VF_KEY_PREFIX": "vf", "VF_DEPLOYMENT": "production"}, "deployment", "production"),
 ])
 def test_environment_overrides(env, field, value):
     assert getattr(Settings.from_env(env), field) == value
@@ -38,6 +41,8 @@ def test_environment_overrides(env, field, value):
     {"VF_RUNTIME": "k8s"},
     {"VF_LOGIN_COMMAND": "  "},
     {"VF_LOGIN_ENV": "novalue"},
+    {"VF_DEPLOYMENT": "a\tb"},
+    {"VF_DEPLOYMENT": "x" * 129},
 ])
 def test_bad_values_are_refused_with_a_config_error(env):
     with pytest.raises(ConfigError) as info:
@@ -48,3 +53,8 @@ def test_bad_values_are_refused_with_a_config_error(env):
 def test_settings_are_frozen():
     with pytest.raises(AttributeError):
         Settings().session_ttl = 1  # type: ignore[misc]
+
+
+def test_deployment_defaults_to_the_key_prefix_when_built_directly():
+    assert Settings(key_prefix="vf-a").deployment == "vf-a"
+    assert Settings(key_prefix="vf-a", deployment="blue").deployment == "blue"

@@ -78,6 +78,16 @@ def default_work_dir(env: Mapping[str, str]) -> str:
     return f"/tmp/vaporforge-{os.geteuid()}"
 
 
+def _deployment(env: Mapping[str, str], key_prefix: str) -> str:
+    """VF_DEPLOYMENT, else the key prefix: the value of the Docker label that
+    names the deployment whose login containers this worker may reap."""
+    name = env.get("VF_DEPLOYMENT", "").strip() or key_prefix
+    if not name.isprintable() or len(name) > 128:
+        raise ConfigError("VF_DEPLOYMENT (default: VF_KEY_PREFIX) must be printable text of at "
+                          "most 128 characters")
+    return name
+
+
 def _with_db(url: str, db: int) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{db}"))
@@ -108,6 +118,8 @@ class Settings:
     worker_concurrency: int = defaults.WORKER_CONCURRENCY
     work_dir: str = field(default_factory=lambda: default_work_dir(os.environ))
     key_prefix: str = defaults.KEY_PREFIX
+    # Labels this deployment's login containers; empty means key_prefix.
+    deployment: str = ""
     login_image: str = "vaporforge/login:latest"
     docker_network: str = "bridge"
     docker_runtime: str | None = None
@@ -127,6 +139,10 @@ class Settings:
     trusted_proxies: int = 0
     extra_sign_in_hosts: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        if not self.deployment:
+            object.__setattr__(self, "deployment", self.key_prefix)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from ``env`` (usually ``os.environ``); raises ConfigError."""
@@ -145,6 +161,7 @@ class Settings:
             if not sep or not name:
                 raise ConfigError("VF_LOGIN_ENV must be space-separated NAME=VALUE pairs")
             login_env[name] = value
+        key_prefix = env.get("VF_KEY_PREFIX", "").strip() or defaults.KEY_PREFIX
         values: dict[str, Any] = dict(
             redis_url=redis_url,
             broker_url=broker_url,
@@ -165,6 +182,11 @@ class Settings:
                                     defaults.WORKER_CONCURRENCY),
             work_dir=env.get("VF_WORK_DIR", "").strip() or default_work_dir(env),
             key_prefix=env.get("VF_KEY_PREFIX", "").strip() or defaults.KEY_PREFIX,
+
+
+            work_dir=env.get("VF_WORK_DIR", "").strip() or cls.work_dir,
+            key_prefix=key_prefix,
+            deployment=_deployment(env, key_prefix),
             login_image=env.get("VF_LOGIN_IMAGE", "").strip() or cls.login_image,
             docker_network=env.get("VF_DOCKER_NETWORK", "").strip() or cls.docker_network,
             docker_runtime=env.get("VF_DOCKER_RUNTIME", "").strip() or None,

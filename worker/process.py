@@ -33,7 +33,7 @@ def make_runtime(settings: Settings) -> Runtime:
             settings.login_image, network=settings.docker_network,
             memory=settings.docker_memory, cpus=settings.docker_cpus, pids=settings.docker_pids,
             docker_runtime=settings.docker_runtime, base_url=settings.docker_host,
-            extra_hosts=dict(settings.docker_extra_hosts))
+            extra_hosts=dict(settings.docker_extra_hosts), deployment=settings.deployment)
     from worker.runtimes.local import LocalRuntime
     return LocalRuntime(settings.work_dir)
 

@@ -3,12 +3,13 @@
 The only module that imports the docker SDK. Each session gets a container from
 the login image (``container-image/``): no capabilities, no-new-privileges, a
 read-only root filesystem, HOME and /tmp on small noexec tmpfs mounts, memory,
-CPU and pids limits, no host mounts, labels ``vaporforge.session`` and
-``vaporforge.expires_at``. Its PID 1 only waits (until ``expires_at`` at most);
-the CLI runs through an exec with a TTY whose socket becomes a pexpect child,
-and the credentials file is read back with an exec of ``cat`` (``get_archive``
-cannot read a tmpfs under dockerd). Exec sockets are raw streams only over a
-``unix://`` or plain ``tcp://`` engine address, not TLS or ssh.
+CPU and pids limits, no host mounts, labels ``vaporforge.session``,
+``vaporforge.expires_at`` and ``vaporforge.deployment``. Its PID 1 only waits
+(until ``expires_at`` at most); the CLI runs through an exec with a TTY whose
+socket becomes a pexpect child, and the credentials file is read back with an
+exec of ``cat`` (``get_archive`` cannot read a tmpfs under dockerd). Exec
+sockets are raw streams only over a ``unix://`` or plain ``tcp://`` engine
+address, not TLS or ssh.
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.types import LogConfig, Ulimit
 from pexpect.fdpexpect import fdspawn
 
+from vaporforge import defaults
 from worker.runtimes.base import RuntimeFailure, SpawnSpec
 
 SESSION_LABEL = "vaporforge.session"
 EXPIRES_LABEL = "vaporforge.expires_at"
+DEPLOYMENT_LABEL = "vaporforge.deployment"
+PROBE_LABEL = "vaporforge.probe"  # a worker's start-up ``--version`` container
+PROBE_TTL = 120
 HOME = "/home/login"
 _MISSING = 3  # exit status of the read_file exec when the file does not exist
 # $1 cols, $2 rows, $3 spawn token, then the argv. Record the pid (for
@@ -207,7 +212,14 @@ class DockerLoginPlace:
 
 
 class DockerRuntime:
-    """Makes login containers on one Docker engine; safe to share across threads."""
+    """Makes login containers on one Docker engine; safe to share across threads.
+
+    ``deployment`` (``Settings.deployment``) labels every container this runtime
+    makes, and ``reap`` touches no container without that label: deployments that
+    share an engine never remove each other's logins. ``start_grace`` seconds is
+    how long a fresh container is safe from ``reap``: its session may be newer
+    than the live ids the reaper read just before it listed the containers.
+    """
 
     name = "docker"
 
@@ -223,6 +235,8 @@ class DockerRuntime:
         docker_runtime: str | None = None,
         extra_hosts: dict[str, str] | None = None,
         uid: int = 10001,
+        deployment: str = defaults.KEY_PREFIX,
+        start_grace: float = 10.0,
         client: docker.DockerClient | None = None,
         base_url: str | None = None,
         api_version: str = "auto",
@@ -232,6 +246,7 @@ class DockerRuntime:
         self.cpus, self.pids, self.tmpfs_size = cpus, pids, tmpfs_size
         self.docker_runtime, self.uid = docker_runtime or None, uid
         self.extra_hosts = dict(extra_hosts or {})
+        self.deployment, self.start_grace = deployment, start_grace
         self._client, self._lock = client, threading.Lock()
         self._base_url, self._api_version, self._timeout = base_url, api_version, timeout
 
@@ -279,7 +294,7 @@ class DockerRuntime:
             self.image,
             command,
             user=f"{uid}:{uid}",
-            labels=labels,
+            labels={**labels, DEPLOYMENT_LABEL: self.deployment},
             environment=env,
             working_dir=HOME,
             host_config=host_config,
@@ -298,23 +313,29 @@ class DockerRuntime:
         return DockerLoginPlace(self.api, cid)
 
     def reap(self, live_session_ids: set[str]) -> int:
+        """Remove this deployment's containers that are past ``expires_at``, and
+        its login containers whose session is not live, once older than
+        ``start_grace``. A probe lives until its expiry: its own worker removes it."""
         now = time.time()
         ended = 0
+        mine = {"label": [f"{DEPLOYMENT_LABEL}={self.deployment}"]}
         with _docker_errors("Could not list or remove login containers."):
-            for c in self.api.containers(all=True, filters={"label": SESSION_LABEL}):
+            for c in self.api.containers(all=True, filters=mine):
                 labels = c.get("Labels") or {}
+                if SESSION_LABEL not in labels and PROBE_LABEL not in labels:
+                    continue  # not made by a runtime
                 expires = labels.get(EXPIRES_LABEL, "")
-                expires_at = int(expires) if expires.isdigit() else 0
-                if labels.get(SESSION_LABEL) in live_session_ids and expires_at > now:
+                if expires.isdigit() and int(expires) > now and (
+                    PROBE_LABEL in labels
+                    or labels.get(SESSION_LABEL) in live_session_ids
+                    or now - float(c.get("Created") or 0) < self.start_grace
+                ):
                     continue
                 ended += _remove(self.api, c["Id"])
         return ended
 
     def version(self, login_command: tuple[str, ...]) -> str:
-        labels = {
-            SESSION_LABEL: f"version-{uuid.uuid4().hex}",
-            EXPIRES_LABEL: str(int(time.time()) + 120),
-        }
+        labels = {PROBE_LABEL: uuid.uuid4().hex, EXPIRES_LABEL: str(int(time.time()) + PROBE_TTL)}
         api = self.api
         with _docker_errors("Could not run the CLI's --version in a container."):
             cid = self._create(labels, [*login_command, "--version"])
