@@ -181,10 +181,6 @@ class Settings:
             worker_concurrency=_int(env, "VF_WORKER_CONCURRENCY",
                                     defaults.WORKER_CONCURRENCY),
             work_dir=env.get("VF_WORK_DIR", "").strip() or default_work_dir(env),
-            key_prefix=env.get("VF_KEY_PREFIX", "").strip() or defaults.KEY_PREFIX,
-
-
-            work_dir=env.get("VF_WORK_DIR", "").strip() or cls.work_dir,
             key_prefix=key_prefix,
             deployment=_deployment(env, key_prefix),
             login_image=env.get("VF_LOGIN_IMAGE", "").strip() or cls.login_image,
