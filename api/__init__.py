@@ -15,7 +15,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, sessions
+from api import errors, health, refresh, sessions, web
 from api.context import EXTENSION, ApiContext
 from vaporforge import defaults
 from vaporforge.redact import install_redaction
@@ -39,7 +39,7 @@ OPENAPI = {
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the API. ``test_config`` may hold a ``SETTINGS`` object and Flask config."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # api/static is served by api.web
     app.config.update(OPENAPI, MAX_CONTENT_LENGTH=defaults.MAX_BODY_BYTES, JSON_SORT_KEYS=False)
     if test_config:
         app.config.update(test_config)
@@ -63,6 +63,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
+    api.register_blueprint(refresh.blp)
+    app.register_blueprint(web.blp)
     _limit(app, settings)
     if settings.allowed_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.allowed_origins)}},
@@ -74,7 +76,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _limit(app: Flask, settings: Settings) -> None:
-    """Rate limits in Redis: creations per client address, polls per session."""
+    """Rate limits in Redis: creations and refreshes per client address, polls per session."""
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings.redis_url,
                       headers_enabled=True, key_prefix=f"{settings.key_prefix}:limit",
                       strategy="fixed-window")
@@ -85,6 +87,8 @@ def _limit(app: Flask, settings: Settings) -> None:
         settings.poll_rate, methods=["GET"],
         key_func=lambda: f"poll:{(request.view_args or {}).get('session_id', '')}")(
         views["sessions.Session"])
+    views["refresh.Refresh"] = limiter.limit(settings.refresh_rate, methods=["POST"])(
+        views["refresh.Refresh"])
     app.extensions["vaporforge_limiter"] = limiter
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from vaporforge import defaults
 from vaporforge.errors import BrokerError
+from vaporforge.refresh import TOKEN_URL, token_url_allowed
 
 Number = TypeVar("Number", int, float)
 
@@ -61,6 +62,13 @@ def _host_map(raw: str) -> dict[str, str]:
     return hosts
 
 
+def _token_url(url: str) -> str:
+    if not token_url_allowed(url):
+        raise ConfigError("VF_TOKEN_URL must be an https URL (http only for a loopback "
+                          "address, for tests)")
+    return url
+
+
 def _with_db(url: str, db: int) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{db}"))
@@ -103,6 +111,9 @@ class Settings:
     max_sessions: int = 1000
     trusted_proxies: int = 0
     extra_sign_in_hosts: frozenset[str] = frozenset()
+    token_url: str = TOKEN_URL
+    refresh_rate: str = "30/minute"
+    refresh_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -157,5 +168,8 @@ class Settings:
             extra_sign_in_hosts=frozenset(
                 h.strip().lower() for h in env.get("VF_EXTRA_SIGN_IN_HOSTS", "").split(",")
                 if h.strip()),
+            token_url=_token_url(env.get("VF_TOKEN_URL", "").strip() or TOKEN_URL),
+            refresh_rate=env.get("VF_REFRESH_RATE", "").strip() or cls.refresh_rate,
+            refresh_timeout=_float(env, "VF_REFRESH_TIMEOUT", cls.refresh_timeout),
         )
         return cls(**values)
