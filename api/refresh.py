@@ -57,6 +57,9 @@ class RefreshedSchema(Schema):
         ordered = True
 
     claudeAiOauth = fields.Nested(ClaudeAiOauthSchema, required=True)
+    expires_in = fields.Integer(required=True, metadata={
+        "description": "the access token's lifetime in seconds, as the sign-in service said; "
+                       "a browser sets its own expiry from it (its clock may differ)"})
 
 
 @blp.route("")

@@ -75,7 +75,9 @@ def test_relays_the_clis_exact_grant_and_answers_like_the_credentials_file(
     assert sent["body"] == {"grant_type": "refresh_token", "refresh_token": token,
                             "client_id": CLIENT_ID, "scope": SCOPE}
     issued = tokens_for_refresh(token)
-    oauth = response.get_json()["claudeAiOauth"]
+    answer = response.get_json()
+    assert set(answer) == {"claudeAiOauth", "expires_in"} and answer["expires_in"] == 28800
+    oauth = answer["claudeAiOauth"]
     assert oauth["accessToken"] == issued["access_token"]
     assert oauth["refreshToken"] == issued["refresh_token"] != token  # rotated
     assert before + 28800 * 1000 <= oauth["expiresAt"] <= after + 28800 * 1000

@@ -103,10 +103,13 @@ def _positive_int(value: Any) -> int | None:
 
 def credentials_from(answer: Mapping[str, Any], refresh_token: str, scope: str,
                      now_ms: int) -> dict[str, Any]:
-    """The token answer as ``{"claudeAiOauth": {...}}``; UpstreamUnavailable if it is not one.
+    """The token answer as ``{"claudeAiOauth": {...}, "expires_in"}``; else UpstreamUnavailable.
 
-    A missing ``refresh_token`` means the old one stays valid (RFC 6749, 6); a
-    missing ``scope`` means the requested one was granted.
+    ``claudeAiOauth`` has the credentials file's shape (``expiresAt`` in ms by
+    this server's clock); ``expires_in`` (seconds) lets a browser whose clock
+    differs from the server's compute the expiry by its own clock. A missing
+    ``refresh_token`` means the old one stays valid (RFC 6749, 6); a missing
+    ``scope`` means the requested one was granted.
     """
     access = answer.get("access_token")
     expires_in = _positive_int(answer.get("expires_in"))
@@ -122,7 +125,7 @@ def credentials_from(answer: Mapping[str, Any], refresh_token: str, scope: str,
     refresh_lifetime = _positive_int(answer.get("refresh_token_expires_in"))
     if refresh_lifetime:
         oauth["refreshTokenExpiresAt"] = now_ms + refresh_lifetime * 1000
-    return {"claudeAiOauth": oauth}
+    return {"claudeAiOauth": oauth, "expires_in": expires_in}
 
 
 def relay_refresh(token_url: str, refresh_token: str, scope: str | None, timeout: float,

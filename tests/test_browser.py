@@ -1,0 +1,399 @@
+"""The Connect page in a real headless browser: Debian's chromium, driven by Playwright.
+
+One stack per module (gunicorn, a Celery worker, the CLI simulator, with
+``VF_REQUIRE_CLIENT_KEY=true``) and one browser; each test gets a fresh browser
+context (its own IndexedDB). tests/fake_oauth_server.py plays the sign-in
+service for refreshes. Elements are found by the accessible names the page
+promises. Screenshots of each state at 1280 and 360 px go to
+``.cache/screenshots/`` (or ``VF_SCREENSHOTS``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from axe_playwright_python.sync_playwright import Axe
+from cli_simulator import FULL_CODE, tokens_for
+from fake_oauth_server import FakeOAuthServer, tokens_for_refresh
+from harness import ROOT, Stack, cli_processes, start_stack, stop_stack, wait_for
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from vaporforge.store import SessionRecord, SessionStore
+
+SHOTS = Path(os.environ.get("VF_SCREENSHOTS") or ROOT / ".cache" / "screenshots")
+WIDTHS = (1280, 360)
+CODE = "page-code-4f2a9d81#page-state-77c1"
+MODULE = "import('/static/vaporforge-connect.js')"
+AXE = Axe()
+
+expect.set_options(timeout=20_000)
+
+
+def chromium_path() -> str:
+    found = os.environ.get("VF_CHROMIUM") or shutil.which("chromium")
+    if not found:
+        pytest.fail("Debian's chromium is not installed: run scripts/install-browser.sh")
+    return found
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeOAuthServer]:
+    server = FakeOAuthServer(port=0, tls=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server: str, work_root: Path, upstream: FakeOAuthServer) -> Iterator[Stack]:
+    running = start_stack(redis_server, work_root, "browser", db=12, extra_env={
+        "VF_REQUIRE_CLIENT_KEY": "true", "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
+        "VF_REFRESH_RATE": "1000/minute"})
+    yield running
+    stop_stack(running)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path())
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": WIDTHS[0], "height": 860}, locale="en-US",
+                              timezone_id="UTC")
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+# --- helpers ---------------------------------------------------------------------
+def shoot(page: Page, name: str) -> None:
+    """The current state at each width (full page), then back to the first width."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)  # no hover styles in the pictures
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 860})
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True,
+                        animations="disabled", caret="initial")
+    page.set_viewport_size({"width": WIDTHS[0], "height": 860})
+
+
+def accessible(page: Page) -> None:
+    results = AXE.run(page)
+    bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, results.generate_report()
+
+
+def live_record(stack: Stack) -> SessionRecord:
+    store = SessionStore(redis.Redis.from_url(stack.redis_url, decode_responses=True))
+    ids = wait_for(store.live_session_ids, what="a live session")
+    assert len(ids) == 1
+    record = store.get(next(iter(ids)))
+    assert record is not None
+    return record
+
+
+def start(page: Page, stack: Stack, mode: str = "Claude subscription") -> None:
+    page.goto(stack.url("/"))
+    page.get_by_role("radio", name=mode, exact=True).check()
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+
+
+def sign_in_link(page: Page):
+    link = page.get_by_role("link", name="Open the sign-in page", exact=True)
+    expect(link).to_be_visible()
+    return link
+
+
+def paste(page: Page, code: str) -> None:
+    page.get_by_label("Code", exact=True).fill(code)
+    page.get_by_role("button", name="Submit code", exact=True).click()
+
+
+def connected(page: Page) -> None:
+    expect(page.get_by_role("status")).to_have_text("Connected")
+
+
+def login(page: Page, stack: Stack) -> str:
+    """A whole login with a code of its own (refresh tokens rotate); returns the code."""
+    code = f"login-{uuid.uuid4().hex[:12]}#state-{uuid.uuid4().hex[:8]}"
+    start(page, stack)
+    sign_in_link(page)
+    paste(page, code)
+    connected(page)
+    return code
+
+
+def stored(page: Page) -> dict | None:
+    return page.evaluate(f"{MODULE}.then(m => m.getCredentials({{refreshIfDue: false}}))")
+
+
+DUMP_STORAGE = """async () => {
+  const bytes = (v) => String.fromCharCode(...new Uint8Array(v.buffer || v));
+  const plain = (v) => {
+    if (v instanceof CryptoKey) return {cryptoKey: v.type, extractable: v.extractable,
+      algorithm: v.algorithm.name, usages: v.usages};
+    if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) return {bytes: bytes(v)};
+    if (v && typeof v === "object") return Object.fromEntries(
+      Object.entries(v).map(([k, x]) => [k, plain(x)]));
+    return v;
+  };
+  const request = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result);
+    r.onerror = () => no(r.error); });
+  const out = {localStorage: {...localStorage}, sessionStorage: {...sessionStorage}, idb: []};
+  for (const info of await indexedDB.databases()) {
+    const db = await request(indexedDB.open(info.name));
+    for (const name of db.objectStoreNames) {
+      const store = db.transaction(name).objectStore(name);
+      const [keys, values] = [await request(store.getAllKeys()), await request(store.getAll())];
+      values.forEach((v, i) => out.idb.push({db: info.name, store: name, key: keys[i],
+        value: plain(v)}));
+    }
+    db.close();
+  }
+  return JSON.stringify(out);
+}"""
+
+
+# --- tests -------------------------------------------------------------------------
+def test_whole_flow_by_accessible_names(page: Page, stack: Stack):
+    page.clock.install()
+    page.goto(stack.url("/"))
+    expect(page.get_by_role("radio", name="Claude subscription", exact=True)).to_be_checked()
+    expect(page.get_by_role("radio", name="Anthropic Console", exact=True)).to_be_visible()
+    expect(page.get_by_role("radio", name="Long-lived token", exact=True)).to_be_visible()
+    shoot(page, "1-choose")
+    accessible(page)
+
+    # Time stands still in the page, so the spinner can be seen before the first poll.
+    page.clock.pause_at(page.evaluate("Date.now()") + 1000)
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Starting…")
+    expect(page.get_by_role("button", name="Cancel", exact=True)).to_be_visible()
+    shoot(page, "2-starting")
+    page.clock.resume()
+
+    link = sign_in_link(page)
+    record = live_record(stack)
+    assert link.get_attribute("href") == record.oauth_url  # the CLI's own URL
+    assert record.oauth_url.startswith("https://claude.com/cai/oauth/authorize?")
+    assert link.get_attribute("target") == "_blank"
+    assert set(link.get_attribute("rel").split()) == {"noopener", "noreferrer"}
+    expect(page.get_by_role("button", name="Cancel", exact=True)).to_be_visible()
+    shoot(page, "3-awaiting-code")
+    accessible(page)
+
+    paste(page, "abc")  # the simulator refuses a code without '#', as the CLI does
+    expect(page.get_by_role("alert")).to_have_text(FULL_CODE)
+    box = page.get_by_label("Code", exact=True)
+    expect(box).to_be_focused()
+    expect(box).to_have_value("")
+    expect(box).to_be_editable()
+    shoot(page, "4-invalid-code")
+    accessible(page)
+
+    paste(page, CODE)
+    connected(page)
+    expect(page.get_by_role("alert")).to_have_text("")
+    expect(page.get_by_role("button", name="Disconnect", exact=True)).to_be_visible()
+    expect(page.get_by_text("renewed automatically")).to_be_visible()
+    expect(page.get_by_text("user:inference", exact=True)).to_be_visible()
+    shoot(page, "5-connected")
+    accessible(page)
+
+    oauth = stored(page)["credentials"]["claudeAiOauth"]
+    assert oauth["accessToken"] == tokens_for(CODE)["access"]
+    assert oauth["refreshToken"] == tokens_for(CODE)["refresh"]
+
+
+def test_reload_keeps_the_login_sealed_and_disconnect_erases_it(page: Page, stack: Stack):
+    code = login(page, stack)
+    page.reload()
+    connected(page)
+    credentials = stored(page)
+    assert credentials["mode"] == "oauth"
+    assert credentials["credentials"]["claudeAiOauth"]["accessToken"] == tokens_for(code)["access"]
+
+    dump = page.evaluate(DUMP_STORAGE)
+    for secret in (*tokens_for(code).values(), code):
+        assert secret not in dump
+    seen = json.loads(dump)
+    assert seen["localStorage"] == {} and seen["sessionStorage"] == {}
+    keys = [e["value"] for e in seen["idb"] if "cryptoKey" in e["value"]]
+    assert keys == [{"cryptoKey": "secret", "extractable": False, "algorithm": "AES-GCM",
+                     "usages": ["encrypt", "decrypt"]}]
+    assert page.evaluate("""async () => {
+        const db = await new Promise(ok => { const r = indexedDB.open("vaporforge-connect");
+          r.onsuccess = () => ok(r.result); });
+        const key = await new Promise(ok => { const r = db.transaction("sealed")
+          .objectStore("sealed").get("key"); r.onsuccess = () => ok(r.result); });
+        db.close();
+        return crypto.subtle.exportKey("raw", key).then(() => "exported", e => e.name);
+    }""") == "InvalidAccessError"
+
+    page.get_by_role("button", name="Disconnect", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Disconnected. The credentials were erased from this browser.")
+    expect(page.get_by_role("button", name="Connect Claude account", exact=True)).to_be_focused()
+    shoot(page, "6-disconnected")
+    assert json.loads(page.evaluate(DUMP_STORAGE))["idb"] == []
+    assert stored(page) is None
+    page.reload()
+    expect(page.get_by_role("status")).to_have_text("Not connected")
+
+
+def test_cancel_at_each_step_ends_the_cli(page: Page, stack: Stack):
+    start(page, stack)
+    page.get_by_role("button", name="Cancel", exact=True).click()  # while starting
+    expect(page.get_by_role("status")).to_have_text("Sign-in cancelled. Nothing was kept.")
+    wait_for(lambda: not cli_processes(), timeout=20, what="the CLI to end")
+
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    sign_in_link(page)
+    assert cli_processes()
+    page.get_by_role("button", name="Cancel", exact=True).click()  # while waiting for the code
+    expect(page.get_by_role("status")).to_have_text("Sign-in cancelled. Nothing was kept.")
+    wait_for(lambda: not cli_processes(), timeout=20, what="the CLI to end")
+    shoot(page, "7-cancelled")
+    assert stored(page) is None
+
+
+def test_a_failed_sign_in_is_explained_and_can_be_retried(page: Page, stack: Stack):
+    start(page, stack)
+    sign_in_link(page)
+    paste(page, "will-fail-0123456789#state-0123")  # the simulator's CLI cannot reach the service
+    expect(page.get_by_role("alert")).to_have_text(
+        "The sign-in could not be finished. Claude Code said: "
+        "“Couldn't log in: getaddrinfo ENOTFOUND platform.claude.com”")
+    retry = page.get_by_role("button", name="Connect Claude account", exact=True)
+    expect(retry).to_be_focused()
+    shoot(page, "9-failed")
+    accessible(page)
+    retry.click()
+    sign_in_link(page)
+    expect(page.get_by_role("alert")).to_have_text("")
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Sign-in cancelled. Nothing was kept.")
+
+
+def test_setup_token_by_keyboard_only(page: Page, stack: Stack):
+    page.goto(stack.url("/"))
+    first = page.get_by_role("radio", name="Claude subscription", exact=True)
+    expect(first).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(first).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    chosen = page.get_by_role("radio", name="Long-lived token", exact=True)
+    expect(chosen).to_be_checked()
+    ring = "el => getComputedStyle(el.closest('.vf-choice')).outlineStyle"
+    assert chosen.evaluate(ring) != "none"  # the focus is visible
+    page.keyboard.press("Tab")
+    start_button = page.get_by_role("button", name="Connect Claude account", exact=True)
+    expect(start_button).to_be_focused()
+    assert start_button.evaluate("el => getComputedStyle(el).outlineStyle") != "none"
+    page.keyboard.press("Enter")
+
+    expect(sign_in_link(page)).to_be_focused()
+    assert live_record(stack).mode.value == "setup-token"
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Code", exact=True)).to_be_focused()
+    page.keyboard.type(CODE)
+    page.keyboard.press("Enter")
+    connected(page)
+    expect(page.get_by_text("Valid for one year", exact=False)).to_be_visible()
+    expect(page.get_by_text("A long-lived token is not renewed")).to_be_visible()
+    shoot(page, "8-setup-token-connected")
+    accessible(page)
+
+    credentials = stored(page)
+    assert credentials["mode"] == "setup-token"
+    assert credentials["credentials"] == {"oauth_token": tokens_for(CODE)["access"]}
+    refused = page.evaluate(f"{MODULE}.then(m => m.refresh()).catch(e => e.code)")
+    assert refused == "no_refresh"
+    assert page.evaluate(f"{MODULE}.then(m => m.getAccessToken())") == tokens_for(CODE)["access"]
+
+
+def test_refresh_moves_expiry_forward_and_stores_the_rotated_token(
+        page: Page, stack: Stack, upstream: FakeOAuthServer):
+    login(page, stack)
+    before = stored(page)["credentials"]["claudeAiOauth"]
+    sent = len(upstream.refresh_bodies)
+    after = page.evaluate(f"{MODULE}.then(m => m.refresh())")["credentials"]["claudeAiOauth"]
+
+    assert len(upstream.refresh_bodies) == sent + 1
+    assert upstream.refresh_bodies[-1]["body"]["refresh_token"] == before["refreshToken"]
+    assert upstream.refresh_bodies[-1]["body"]["scope"] == " ".join(before["scopes"])
+    rotated = tokens_for_refresh(before["refreshToken"])
+    assert after["accessToken"] == rotated["access_token"]
+    assert after["refreshToken"] == rotated["refresh_token"]
+    assert after["expiresAt"] > before["expiresAt"]
+    assert after["refreshTokenExpiresAt"] == before["refreshTokenExpiresAt"]  # not re-issued
+    page.reload()
+    connected(page)
+    assert stored(page)["credentials"]["claudeAiOauth"]["refreshToken"] == rotated["refresh_token"]
+    assert page.evaluate(f"{MODULE}.then(m => m.getAccessToken())") == rotated["access_token"]
+
+
+def test_two_tabs_refreshing_at_once_send_one_request(
+        context: BrowserContext, page: Page, stack: Stack, upstream: FakeOAuthServer):
+    login(page, stack)
+    other = context.new_page()
+    other.goto(stack.url("/"))
+    connected(other)
+    old = stored(page)["credentials"]["claudeAiOauth"]["refreshToken"]
+    sent = len(upstream.refresh_bodies)
+    kick = f"() => {{ window.done = {MODULE}.then(m => m.refresh()); }}"
+
+    upstream.hold_refreshes()
+    try:
+        page.evaluate(kick)
+        wait_for(lambda: len(upstream.refresh_bodies) == sent + 1, what="the first refresh")
+        other.evaluate(kick)
+        waiting = "navigator.locks.query().then(q => q.pending.length)"
+        wait_for(lambda: other.evaluate(waiting) == 1, what="the second tab to wait")
+    finally:
+        upstream.release_refreshes()
+    token = "() => window.done.then(s => s.credentials.claudeAiOauth.refreshToken)"
+    rotated = tokens_for_refresh(old)["refresh_token"]
+    assert page.evaluate(token) == rotated
+    assert other.evaluate(token) == rotated
+    assert len(upstream.refresh_bodies) == sent + 1  # one upstream request for both tabs
+    assert stored(other)["credentials"]["claudeAiOauth"]["refreshToken"] == rotated
+
+
+def test_the_page_renews_five_minutes_before_expiry(
+        page: Page, stack: Stack, upstream: FakeOAuthServer):
+    page.clock.install()
+    login(page, stack)
+    before = stored(page)["credentials"]["claudeAiOauth"]
+    sent = len(upstream.refresh_bodies)
+    page.clock.fast_forward(before["expiresAt"] - page.evaluate("Date.now()") - 6 * 60_000)
+    assert len(upstream.refresh_bodies) == sent  # not due yet
+    page.clock.fast_forward(2 * 60_000)
+    wait_for(lambda: len(upstream.refresh_bodies) == sent + 1, what="the page to renew")
+    rotated = tokens_for_refresh(before["refreshToken"])["refresh_token"]
+    wait_for(lambda: stored(page)["credentials"]["claudeAiOauth"]["refreshToken"] == rotated,
+             what="the renewed set to be stored")
+    connected(page)
+    # The page's clock is now 8 hours ahead of the server's: the renewed expiry is
+    # counted by the page's own clock, so it is not due again at once.
+    after = stored(page)["credentials"]["claudeAiOauth"]
+    assert after["expiresAt"] - page.evaluate("Date.now()") > 7 * 3600 * 1000
+    page.reload()
+    connected(page)
+    assert len(upstream.refresh_bodies) == sent + 1
