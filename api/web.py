@@ -19,7 +19,8 @@ from werkzeug.exceptions import NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-            "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+            "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; "
+            "require-trusted-types-for 'script'; trusted-types 'none'")
 SERVED = {".js", ".css", ".svg"}
 
 blp = Blueprint("web", __name__)

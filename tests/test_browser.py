@@ -10,11 +10,15 @@ promises. Screenshots of each state at 1280 and 360 px go to
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,7 @@ import redis
 from axe_playwright_python.sync_playwright import Axe
 from cli_simulator import FULL_CODE, tokens_for
 from fake_oauth_server import FakeOAuthServer, tokens_for_refresh
-from harness import ROOT, Stack, cli_processes, start_stack, stop_stack, wait_for
+from harness import ROOT, Stack, cli_processes, free_port, start_stack, stop_stack, wait_for
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from vaporforge.store import SessionRecord, SessionStore
@@ -51,12 +55,42 @@ def upstream() -> Iterator[FakeOAuthServer]:
 
 
 @pytest.fixture(scope="module")
-def stack(redis_server: str, work_root: Path, upstream: FakeOAuthServer) -> Iterator[Stack]:
+def host_port() -> int:
+    """The port of a host app on another origin (it must be allowed before the API starts)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server: str, work_root: Path, upstream: FakeOAuthServer,
+          host_port: int) -> Iterator[Stack]:
     running = start_stack(redis_server, work_root, "browser", db=12, extra_env={
         "VF_REQUIRE_CLIENT_KEY": "true", "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
-        "VF_REFRESH_RATE": "1000/minute"})
+        "VF_REFRESH_RATE": "1000/minute", "VF_ALLOWED_ORIGINS": f"http://127.0.0.1:{host_port}"})
     yield running
     stop_stack(running)
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def host_app(stack: Stack, host_port: int, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[str]:
+    """The README's host-app example, served from its own origin, importing from the broker."""
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"<!-- host-app-example.*?-->\n```html\n(.*?)```", readme, re.S)
+    assert example, "the README's host-app example is missing"
+    folder = tmp_path_factory.mktemp("host-app")
+    page = example.group(1).replace("https://broker.example.com", stack.base_url)
+    (folder / "index.html").write_text(f"<!doctype html><title>Host app</title>\n{page}")
+    server = ThreadingHTTPServer(("127.0.0.1", host_port),
+                                 functools.partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{host_port}/"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +110,14 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page whose console must stay free of errors (a CSP violation is one)."""
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    yield opened
+    assert errors == []
 
 
 # --- helpers ---------------------------------------------------------------------
@@ -170,6 +210,23 @@ DUMP_STORAGE = """async () => {
 
 
 # --- tests -------------------------------------------------------------------------
+def test_the_page_runs_under_its_own_strict_csp(context: BrowserContext, stack: Stack):
+    page = context.new_page()  # not the error-watching fixture: a violation is made on purpose
+    response = page.goto(stack.url("/"))
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "require-trusted-types-for 'script'" in policy
+    assert "'unsafe-inline'" not in policy
+    expect(page.get_by_role("button", name="Connect Claude account", exact=True)).to_be_visible()
+    # Trusted Types: markup cannot be written into the page, by the page or anyone.
+    blocked = page.evaluate("""() => { try { document.body.innerHTML = "<b>x</b>";
+        return "written"; } catch (e) { return e.name; } }""")
+    assert blocked == "TypeError"
+    module = page.request.get(stack.url("/static/vaporforge-connect.js"))
+    assert module.headers["access-control-allow-origin"] == "*"
+    assert module.headers["content-type"].startswith("text/javascript")
+    assert page.request.get(stack.url("/static/index.html")).status == 404
+
+
 def test_whole_flow_by_accessible_names(page: Page, stack: Stack):
     page.clock.install()
     page.goto(stack.url("/"))
@@ -397,3 +454,20 @@ def test_the_page_renews_five_minutes_before_expiry(
     page.reload()
     connected(page)
     assert len(upstream.refresh_bodies) == sent + 1
+
+
+def test_the_readme_host_app_example_works_from_another_origin(page: Page, host_app: str):
+    page.route("**/sandboxes", lambda route: route.fulfill(status=201, body=""))
+    page.goto(host_app)
+    page.get_by_role("button", name="Connect Claude").click()
+    link = page.get_by_role("link", name="Sign in")
+    expect(link).to_have_attribute("href", re.compile(r"^https://claude\.com/cai/oauth/authorize\?"))
+    code = f"host-{uuid.uuid4().hex[:12]}#state-{uuid.uuid4().hex[:8]}"
+    page.get_by_label("Code").fill(code)
+    with page.expect_request("**/sandboxes") as started:
+        page.get_by_role("button", name="Submit code").click()
+    assert started.value.post_data_json == {"CLAUDE_CODE_OAUTH_TOKEN": tokens_for(code)["access"]}
+    dump = page.evaluate(DUMP_STORAGE)  # the host app's origin keeps the sealed set
+    assert json.loads(dump)["idb"] and json.loads(dump)["localStorage"] == {}
+    for secret in tokens_for(code).values():
+        assert secret not in dump

@@ -17,15 +17,22 @@ import re
 import subprocess
 
 import pytest
+from fake_oauth_server import FakeOAuthServer
 from harness import BIN, start_stack, stop_stack
 
 
 @pytest.fixture(scope="module")
 def api_only(redis_server, work_root):
+    # Generated refresh tokens go to a local fake sign-in service (which refuses
+    # them: 400 refresh_rejected), never to the real one.
+    upstream = FakeOAuthServer(port=0, tls=False).start()
     stack = start_stack(redis_server, work_root, "fuzz", db=0, worker=False,
-                        extra_env={"VF_SESSION_TTL": "30", "VF_MAX_SESSIONS": "1000000"})
+                        extra_env={"VF_SESSION_TTL": "30", "VF_MAX_SESSIONS": "1000000",
+                                   "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
+                                   "VF_REFRESH_RATE": "100000/minute"})
     yield stack
     stop_stack(stack)
+    upstream.stop()
 
 
 def test_no_5xx_and_every_response_matches_the_schema(api_only):
