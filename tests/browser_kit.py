@@ -65,6 +65,18 @@ def live_record(stack: Stack) -> SessionRecord:
     return record
 
 
+def live_record_state(stack: Stack) -> str:
+    """The state of the one session this stack has seen most recently."""
+    store = SessionStore(redis.Redis.from_url(stack.redis_url, decode_responses=True))
+    records = [r for r in map(store.get, _session_ids(stack)) if r is not None]
+    return max(records, key=lambda r: r.updated_at).state.value
+
+
+def _session_ids(stack: Stack) -> list[str]:
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    return [key.rsplit(":", 1)[1] for key in client.scan_iter("vf:session:*")]
+
+
 def start(page: Page, stack: Stack, mode: str = "Claude subscription") -> None:
     page.goto(stack.url("/"))
     page.get_by_role("radio", name=mode, exact=True).check()

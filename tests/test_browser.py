@@ -28,6 +28,7 @@ from browser_kit import (
     chromium_path,
     connected,
     live_record,
+    live_record_state,
     login,
     paste,
     shoot,
@@ -180,6 +181,10 @@ def test_whole_flow_by_accessible_names(page: Page, stack: Stack):
     assert oauth["accessToken"] == tokens_for(CODE)["access"]
     assert oauth["refreshToken"] == tokens_for(CODE)["refresh"]
 
+    page.emulate_media(color_scheme="dark")
+    shoot(page, "5-connected-dark")
+    accessible(page)
+
 
 def test_reload_keeps_the_login_sealed_and_disconnect_erases_it(page: Page, stack: Stack):
     code = login(page, stack)
@@ -231,6 +236,12 @@ def test_cancel_at_each_step_ends_the_cli(page: Page, stack: Stack):
     wait_for(lambda: not cli_processes(), timeout=20, what="the CLI to end")
     shoot(page, "7-cancelled")
     assert stored(page) is None
+
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    sign_in_link(page)
+    page.reload()  # leaving the page mid-flow cancels too (a keepalive DELETE on pagehide)
+    wait_for(lambda: not cli_processes(), timeout=20, what="the CLI to end")
+    assert live_record_state(stack) == "cancelled"
 
 
 def test_a_failed_sign_in_is_explained_and_can_be_retried(page: Page, stack: Stack):
