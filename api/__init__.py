@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, limits, sessions
+from api import errors, health, limits, refresh, sessions, web
 from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults
 from vaporforge.redact import install_redaction
@@ -36,7 +36,7 @@ OPENAPI = {
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the API. ``test_config`` may hold a ``SETTINGS`` object and Flask config."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # api/static is served by api.web
     app.config.update(OPENAPI, MAX_CONTENT_LENGTH=defaults.MAX_BODY_BYTES, JSON_SORT_KEYS=False)
     if test_config:
         app.config.update(test_config)
@@ -63,6 +63,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
+    api.register_blueprint(refresh.blp)
+    app.register_blueprint(web.blp)
     limits.install(app, settings)
     if settings.allowed_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.allowed_origins)}},

@@ -18,6 +18,7 @@ log = logging.getLogger("vaporforge.api")
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_JSON: 400, ErrorCode.VALIDATION_ERROR: 400, ErrorCode.BAD_REQUEST: 400,
     ErrorCode.CLIENT_KEY_REQUIRED: 400, ErrorCode.INVALID_CLIENT_KEY: 400,
+    ErrorCode.REFRESH_REJECTED: 400, ErrorCode.UPSTREAM_UNAVAILABLE: 502,
     ErrorCode.NOT_FOUND: 404, ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INVALID_STATE: 409, ErrorCode.NOT_READY: 409,
     ErrorCode.ALREADY_CLAIMED: 410, ErrorCode.EXPIRED: 410,

@@ -1,6 +1,6 @@
 """Rate limits (Flask-Limiter, in Redis), keyed so that nobody spends another's.
 
-- creations, ``/readyz`` and failed session look-ups: per client network (an
+- creations, refreshes, ``/readyz`` and failed session look-ups: per client network (an
   IPv4 address, or the /64 an IPv6 client holds);
 - polls (GET, HEAD) and actions (code, claim, cancel): per session, counted
   only after the bearer token matched, and only for well-formed ids;
@@ -80,6 +80,8 @@ def install(app: Flask, settings: Settings) -> Limiter:
     views["sessions.Sessions"] = limiter.limit(settings.create_rate, methods=["POST"])(
         views["sessions.Sessions"])
     views["health.Ready"] = limiter.limit(settings.probe_rate)(views["health.Ready"])
+    views["refresh.Refresh"] = limiter.limit(settings.refresh_rate, methods=["POST"])(
+        views["refresh.Refresh"])
     app.extensions[EXTENSION] = SessionLimits(limiter, settings)
     return limiter
 

@@ -23,6 +23,8 @@ fi
 
 ensure_venv "$VENV"
 export PATH="$VENV/bin:$PATH"
+# The browser tests drive Debian's chromium (never a downloaded build).
+scripts/install-browser.sh >/dev/null
 
 echo "== ruff"
 ruff check .

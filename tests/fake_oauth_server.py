@@ -45,6 +45,19 @@ Plus, for tests that play the user's browser:
                                                     &fake_scope=<scopes> for any other grant.
   GET  /__fake/requests                             the (redacted) request log as JSON.
 
+The refresh grant follows FACTS.md "Token refresh": a JSON POST of
+{"grant_type": "refresh_token", "refresh_token", "client_id", "scope"} to
+/v1/oauth/token. The client id must be the CLI's; refresh tokens rotate (a
+refresh token is good once: the second use is 400 invalid_grant, as when two
+holders share one login); the answer is an 8-hour access token, a new refresh
+token and the requested scope. Refresh tokens "sk-ant-ort01-bad..." are refused
+(invalid_grant), "sk-ant-ort01-err..." get a 500, "sk-ant-ort01-slow..." wait
+FakeOAuthServer.slow_refresh seconds. In-process, FakeOAuthServer.refresh_bodies
+holds each refresh request's parsed body and content type (with the tokens: it
+is never logged or served), hold_refreshes() keeps answers back until released,
+and refresh_token_lifetime (seconds) adds "refresh_token_expires_in" to answers
+(not observed from the real service; off by default).
+
 Token values are derived from the code the CLI sends (the part before '#'),
 so tests can predict them: see tokens_for_code(). Codes with special prefixes
 inject failures: "bad..." -> 400 invalid_grant; "err..." -> 500; "slowN..."
@@ -61,6 +74,7 @@ CLI:  python tests/fake_oauth_server.py --host 127.0.0.1 --port 443 --certdir DI
       writes DIR/ca.pem, DIR/cert.pem, DIR/key.pem if missing, prints
       "fake-oauth listening on https://HOST:PORT ca=DIR/ca.pem" when ready.
 In-process: srv = FakeOAuthServer(certdir=...); srv.start(); ...; srv.stop().
+FakeOAuthServer(tls=False) serves plain HTTP (loopback only), for the broker's refresh relay.
 """
 
 from __future__ import annotations
@@ -235,6 +249,11 @@ class _State:
         self.used: set[str] = set()
         self.access_tokens: set[str] = set()
         self.requests: list[dict] = []
+        self.refresh_bodies: list[dict] = []  # in memory only: holds tokens
+        self.rotated: set[str] = set()  # refresh tokens already exchanged
+        self.refresh_gate: threading.Event | None = None
+        self.slow_refresh = 5.0
+        self.refresh_token_lifetime: int | None = None
 
     def log(self, rec: dict):
         rec = {"t": round(time.time(), 3), **rec}
@@ -450,17 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._note["grant_type"] = grant
         self._note["fields"] = sorted(req)
         if grant == "refresh_token":
-            rt = str(req.get("refresh_token") or "")
-            if not rt.startswith("sk-ant-ort01-"):
-                return self._send(
-                    400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
-                )
-            t = tokens_for_refresh(rt)
-            with self.st.lock:
-                self.st.access_tokens.add(t["access_token"])
-            return self._send(
-                200, self._token_answer(t, req.get("scope") or CLAUDE_AI_SCOPES, 28800, True)
-            )
+            return self._refresh(req, ctype)
         if grant != "authorization_code":
             return self._send(400, {"error": "unsupported_grant_type"})
         code = str(req.get("code") or "")
@@ -524,6 +533,39 @@ class _Handler(BaseHTTPRequestHandler):
         # Long-lived (setup-token) tokens come without a refresh token.
         return self._send(200, self._token_answer(t, scope, expires_in, not setup_token))
 
+    def _refresh(self, req: dict, ctype: str):
+        with self.st.lock:
+            self.st.refresh_bodies.append({"content_type": ctype, "body": dict(req)})
+            gate = self.st.refresh_gate
+        if gate is not None:
+            gate.wait(30)
+        rt = str(req.get("refresh_token") or "")
+        if req.get("client_id") != CLIENT_ID:
+            self._note["reject"] = "unknown client_id"
+            return self._send(400, {"error": "invalid_client",
+                                    "error_description": "Unknown client"})
+        if rt.startswith("sk-ant-ort01-err"):
+            self._note["reject"] = "server error (injected)"
+            return self._send(500, {"type": "error", "error": {
+                "type": "api_error", "message": "Internal server error"}})
+        if rt.startswith("sk-ant-ort01-slow"):
+            time.sleep(self.st.slow_refresh)
+        with self.st.lock:
+            reused = rt in self.st.rotated
+            self.st.rotated.add(rt)
+        if not rt.startswith("sk-ant-ort01-") or rt.startswith("sk-ant-ort01-bad") or reused:
+            self._note["reject"] = "refresh token already used" if reused else "bad refresh token"
+            return self._send(
+                400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+            )
+        t = tokens_for_refresh(rt)
+        with self.st.lock:
+            self.st.access_tokens.add(t["access_token"])
+        answer = self._token_answer(t, req.get("scope") or CLAUDE_AI_SCOPES, 28800, True)
+        if self.st.refresh_token_lifetime:
+            answer["refresh_token_expires_in"] = self.st.refresh_token_lifetime
+        return self._send(200, answer)
+
     def _token_answer(self, t: dict, scope: str, expires_in: int, with_refresh: bool) -> dict:
         ans = {
             "token_type": "Bearer",
@@ -542,11 +584,15 @@ class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, handler, ctx: ssl.SSLContext, st: _State):
+    def __init__(self, addr, handler, ctx: ssl.SSLContext | None, st: _State):
         self.ctx, self.st = ctx, st
         super().__init__(addr, handler)
 
     def finish_request(self, request, client_address):
+        if self.ctx is None:  # plain HTTP (tls=False)
+            request.settimeout(30)
+            self.RequestHandlerClass(request, client_address, self)
+            return
         # TLS handshake in the worker thread, so one stuck client can't block accept().
         try:
             request.settimeout(30)
@@ -581,13 +627,18 @@ class FakeOAuthServer:
         email=DEFAULT_EMAIL,
         log_path=None,
         quiet=True,
+        tls=True,
     ):
-        self.certdir = certdir or tempfile.mkdtemp(prefix="fake-oauth-certs-")
-        self.paths = make_certs(self.certdir, hosts)
-        self.ca_path = self.paths["ca"]
         self.state = _State(strict, email, log_path, quiet)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.paths["cert"], self.paths["key"])
+        ctx = None
+        if tls:
+            self.certdir = certdir or tempfile.mkdtemp(prefix="fake-oauth-certs-")
+            self.paths = make_certs(self.certdir, hosts)
+            self.ca_path = self.paths["ca"]
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.paths["cert"], self.paths["key"])
+        elif host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("plain HTTP only on a loopback address")
         handler = type("Handler", (_Handler,), {"st": self.state})
         self.httpd = _TLSServer((host, port), handler, ctx, self.state)
         self.host, self.port = self.httpd.server_address[:2]
@@ -597,6 +648,46 @@ class FakeOAuthServer:
     def requests(self) -> list:
         with self.state.lock:
             return list(self.state.requests)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.httpd.ctx is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def refresh_bodies(self) -> list[dict]:
+        """Each refresh grant received: {"content_type", "body"} (with its tokens)."""
+        with self.state.lock:
+            return [dict(r) for r in self.state.refresh_bodies]
+
+    @property
+    def slow_refresh(self) -> float:
+        return self.state.slow_refresh
+
+    @slow_refresh.setter
+    def slow_refresh(self, seconds: float) -> None:
+        self.state.slow_refresh = seconds
+
+    @property
+    def refresh_token_lifetime(self) -> int | None:
+        return self.state.refresh_token_lifetime
+
+    @refresh_token_lifetime.setter
+    def refresh_token_lifetime(self, seconds: int | None) -> None:
+        self.state.refresh_token_lifetime = seconds
+
+    def hold_refreshes(self) -> threading.Event:
+        """Refresh answers wait (at most 30 s) until the returned event is set."""
+        gate = threading.Event()
+        with self.state.lock:
+            self.state.refresh_gate = gate
+        return gate
+
+    def release_refreshes(self) -> None:
+        with self.state.lock:
+            gate, self.state.refresh_gate = self.state.refresh_gate, None
+        if gate is not None:
+            gate.set()
 
     def start(self):
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -34,6 +34,9 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
     HTTP_ERROR = "http_error"
+    # The refresh relay.
+    REFRESH_REJECTED = "refresh_rejected"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     # Why a session ended (its ``error.code``); ``expired`` is also a claim's 410.
     INVALID_CODE = "invalid_code"
     CLI_EXITED = "cli_exited"

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from vaporforge import defaults
 from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.refresh import TOKEN_URL, token_url_allowed
 
 Number = TypeVar("Number", int, float)
 
@@ -88,6 +89,13 @@ def _deployment(env: Mapping[str, str], key_prefix: str) -> str:
     return name
 
 
+def _token_url(url: str) -> str:
+    if not token_url_allowed(url):
+        raise ConfigError("VF_TOKEN_URL must be an https URL (http only for a loopback "
+                          "address, for tests)")
+    return url
+
+
 def _with_db(url: str, db: int) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{db}"))
@@ -138,6 +146,9 @@ class Settings:
     max_sessions: int = 1000
     trusted_proxies: int = 0
     extra_sign_in_hosts: frozenset[str] = frozenset()
+    token_url: str = TOKEN_URL
+    refresh_rate: str = "30/minute"
+    refresh_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.deployment:
@@ -204,5 +215,8 @@ class Settings:
             extra_sign_in_hosts=frozenset(
                 h.strip().lower() for h in env.get("VF_EXTRA_SIGN_IN_HOSTS", "").split(",")
                 if h.strip()),
+            token_url=_token_url(env.get("VF_TOKEN_URL", "").strip() or TOKEN_URL),
+            refresh_rate=env.get("VF_REFRESH_RATE", "").strip() or cls.refresh_rate,
+            refresh_timeout=_float(env, "VF_REFRESH_TIMEOUT", cls.refresh_timeout),
         )
         return cls(**values)
