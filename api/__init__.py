@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -12,10 +11,9 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, limits, refresh, sessions, web
+from api import errors, health, limits, metrics, refresh, sessions, web
 from api.context import EXTENSION, ApiContext
-from vaporforge import connections, defaults
-from vaporforge.redact import install_redaction
+from vaporforge import connections, defaults, logs
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
 
@@ -65,13 +63,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(sessions.blp)
     api.register_blueprint(refresh.blp)
     app.register_blueprint(web.blp)
+    app.register_blueprint(metrics.blp)
     limits.install(app, settings)
     if settings.allowed_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.allowed_origins)}},
              methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
              expose_headers=["Retry-After", "Location"], max_age=600)
-    logging.basicConfig(level=logging.INFO)
-    install_redaction()
+    logs.configure(settings.log_format)
     return app
 
 

@@ -11,8 +11,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from vaporforge import connections, defaults
-from vaporforge.redact import install_redaction
+from vaporforge import connections, defaults, logs
 from vaporforge.settings import Settings
 from worker import login
 from worker.process import WorkerProcess
@@ -63,14 +62,14 @@ def create_worker(settings: Settings) -> Celery:
     def on_shutdown(**_: object) -> None:
         process.close()
 
-    def redact_logs(logger: logging.Logger, **_: object) -> None:
-        install_redaction(logger)
+    def format_logs(logger: logging.Logger, **_: object) -> None:
+        logs.configure(settings.log_format, logger)
 
     # weak=False: the handlers are closures that nothing else holds.
     signals.worker_init.connect(on_init, weak=False)
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_shutting_down.connect(on_shutting_down, weak=False)
     signals.worker_shutdown.connect(on_shutdown, weak=False)
-    signals.after_setup_logger.connect(redact_logs, weak=False)
-    signals.after_setup_task_logger.connect(redact_logs, weak=False)
+    signals.after_setup_logger.connect(format_logs, weak=False)
+    signals.after_setup_task_logger.connect(format_logs, weak=False)
     return app

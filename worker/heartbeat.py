@@ -50,6 +50,10 @@ class Heartbeats:
                                                 daemon=True)
                 self._thread.start()
 
+    def held_count(self) -> int:
+        with self._lock:
+            return len(self._held)
+
     def withdraw(self) -> None:
         """Stop offering capacity for new sessions (a draining worker); the beats
         of the sessions held go on until :meth:`close`."""

@@ -11,10 +11,10 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from vaporforge import defaults, lifecycle
+from vaporforge import defaults, lifecycle, logs
 from vaporforge.cli_output import Failed, Rejected, TokenPrinted
 from vaporforge.errors import BrokerError, ErrorCode, LoginFailed, SessionEnded
 from vaporforge.redact import redact
@@ -24,6 +24,7 @@ from vaporforge.states import Event, LoginMode, SessionState
 from vaporforge.store import WAKE, SessionRecord, SessionStore
 from worker.driver import Exited, LoginDriver
 from worker.heartbeat import Heartbeats
+from worker.metrics import WorkerMetrics
 from worker.runtimes.base import LoginPlace, Runtime, SpawnSpec
 
 log = logging.getLogger("vaporforge.login")
@@ -51,6 +52,7 @@ class LoginContext:
     runtime: Runtime
     heartbeats: Heartbeats
     shutting_down: threading.Event
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
 
 
 def spawn_spec(settings: Settings, mode: LoginMode) -> SpawnSpec:
@@ -61,6 +63,11 @@ def spawn_spec(settings: Settings, mode: LoginMode) -> SpawnSpec:
 
 def run_login(ctx: LoginContext, session_id: str) -> SessionState | None:
     """Drive one session; returns its final state as this worker left it."""
+    with logs.bound_session(session_id):
+        return _run(ctx, session_id)
+
+
+def _run(ctx: LoginContext, session_id: str) -> SessionState | None:
     record = lifecycle.take(ctx.store, session_id, ctx.heartbeats.owner,
                             ctx.settings.heartbeat_ttl)
     if record is None:
@@ -69,7 +76,9 @@ def run_login(ctx: LoginContext, session_id: str) -> SessionState | None:
                  current.state.value if current else "gone")
         return current.state if current else None
     with ctx.heartbeats.hold(session_id):
-        return _drive(ctx, record)
+        state = _drive(ctx, record)
+    ctx.metrics.logins.labels(state.value if state else "gone").inc()
+    return state
 
 
 def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
@@ -84,8 +93,10 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
                              extra_hosts=ctx.settings.extra_sign_in_hosts,
                              ended=lambda: _ended(store, session_id) or (
                                  starting[0] and ctx.shutting_down.is_set()))
+        taken = time.monotonic()
         url = driver.read_url(ctx.settings.url_timeout)
         lifecycle.publish_url(store, session_id, url)
+        ctx.metrics.time_to_url.observe(time.monotonic() - taken)
         starting[0] = False
         log.info("session %s awaiting code", session_id)
         return _await_codes(ctx, record, driver, place)
@@ -138,6 +149,7 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
             continue
         if current.state is not SessionState.VERIFYING:
             continue  # a stale code for an attempt already answered
+        received = time.monotonic()
         answer = driver.submit(item, settings.exchange_timeout)
         if isinstance(answer, Rejected):
             lifecycle.reject_code(store, sid, redact(answer.sentence))
@@ -149,6 +161,7 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
         # Stored with the move to `ready` in one step; if the session ended
         # meanwhile (cancel, expiry), nothing is stored.
         lifecycle.succeed(store, sid, _payload(record, answer, place), settings.credentials_ttl)
+        ctx.metrics.time_to_ready.observe(time.monotonic() - received)
         log.info("session %s ready", sid)
         return SessionState.READY
 

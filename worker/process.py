@@ -21,6 +21,7 @@ from vaporforge.store import SessionStore
 from worker import reaper
 from worker.heartbeat import Heartbeats
 from worker.login import LoginContext
+from worker.metrics import WorkerMetrics
 from worker.runtimes.base import Runtime
 
 log = logging.getLogger("vaporforge.worker")
@@ -49,6 +50,7 @@ class WorkerProcess:
         self._lock = threading.Lock()
         self._context: LoginContext | None = None
         self._version = ""
+        self.metrics = WorkerMetrics()
 
     @property
     def capacity(self) -> int:
@@ -72,12 +74,18 @@ class WorkerProcess:
             settings=settings, store=store, runtime=self.runtime_factory(settings),
             heartbeats=Heartbeats(store, owner, settings.heartbeat_ttl,
                                   capacity=self.capacity),
-            shutting_down=self.stopping)
+            shutting_down=self.stopping, metrics=self.metrics)
 
     def start(self) -> None:
         """Beat and reap from now on; the first round runs at once."""
         ctx = self.context()
         ctx.heartbeats.start()
+        self.metrics.slots.labels("total").set(self.capacity)
+        self.metrics.slots.labels("in_use").set_function(ctx.heartbeats.held_count)
+        self.metrics.slots.labels("free").set_function(
+            lambda: max(self.capacity - ctx.heartbeats.held_count(), 0))
+        if self.settings.metrics_port:
+            self.metrics.serve(self.settings.metrics_port)
         threading.Thread(target=self._reap_forever, args=(ctx,), name="vf-reaper",
                          daemon=True).start()
 
@@ -103,7 +111,7 @@ class WorkerProcess:
             if version != "unavailable":
                 self._version = version
         ctx.store.report_cli_version(ctx.runtime.name, version)
-        reaper.sweep(ctx.store, ctx.runtime)
+        reaper.sweep(ctx.store, ctx.runtime, self.metrics)
 
     def drain(self) -> None:
         """Warm shutdown begins: take no new sessions; logins waiting for a code end

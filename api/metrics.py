@@ -1,0 +1,73 @@
+"""/metrics: Prometheus text, computed from Redis at each scrape.
+
+Every number comes from the store (the counters the lifecycle steps keep, the
+live sessions, the workers' registrations), so any number of API processes
+answer the same. Per-worker series (time to URL, time to ready, reaper actions)
+are on each worker's own ``VF_METRICS_PORT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from api.context import api_context
+from vaporforge.states import SessionState
+from vaporforge.store import SessionStore
+
+blp = Blueprint("metrics", __name__)
+
+
+class StoreCollector(Collector):
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        counters = self.store.counters()
+        created = CounterMetricFamily("vaporforge_sessions_created",
+                                      "Sessions admitted and created.")
+        created.add_metric([], counters.get("created", 0))
+        refused = CounterMetricFamily("vaporforge_sessions_refused",
+                                      "Creations refused at capacity (503 at_capacity).")
+        refused.add_metric([], counters.get("refused", 0))
+        reached = CounterMetricFamily("vaporforge_sessions_reached",
+                                      "Moves into each state.", labels=["state"])
+        ended = CounterMetricFamily("vaporforge_sessions_ended",
+                                    "Sessions ended, by final state and error code.",
+                                    labels=["state", "code"])
+        for name, value in sorted(counters.items()):
+            kind, _, rest = name.partition(":")
+            if kind == "reached":
+                reached.add_metric([rest], value)
+            elif kind == "ended":
+                state, _, code = rest.partition(":")
+                ended.add_metric([state, code], value)
+        live = GaugeMetricFamily("vaporforge_sessions_live", "Live sessions by state.",
+                                 labels=["state"])
+        found = self.store.live_states()
+        for state in SessionState:
+            if not state.terminal:
+                live.add_metric([state.value], found.get(state.value, 0))
+        workers, capacity = self.store.worker_capacity()
+        in_use = sum(found.values())
+        worker_gauge = GaugeMetricFamily("vaporforge_workers",
+                                         "Worker processes advertising capacity.")
+        worker_gauge.add_metric([], workers)
+        slots = GaugeMetricFamily("vaporforge_capacity_slots",
+                                  "Login slots of all workers: total, in use, free.",
+                                  labels=["kind"])
+        for kind, value in (("total", capacity), ("in_use", in_use),
+                            ("free", max(capacity - in_use, 0))):
+            slots.add_metric([kind], value)
+        yield from (created, refused, reached, ended, live, worker_gauge, slots)
+
+
+@blp.route("/metrics")
+def metrics() -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(api_context().store))
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
