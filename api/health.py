@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 
 from api.context import api_context
 from api.schemas import ErrorSchema, HealthSchema, ReadySchema
+from vaporforge.warm_store import WarmStore
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
@@ -32,4 +33,5 @@ class Ready(MethodView):
         workers, capacity = store.worker_capacity()
         live = store.count_live()
         return {"status": "ready", "redis": "ok", "cli_versions": versions,
-                "workers": workers, "capacity": capacity, "live_sessions": live}
+                "workers": workers, "capacity": capacity, "live_sessions": live,
+                "warm": WarmStore(store).counts()}

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from api.context import api_context
 from vaporforge.states import SessionState
 from vaporforge.store import SessionStore
+from vaporforge.warm_store import WarmStore
 
 blp = Blueprint("metrics", __name__)
 
@@ -63,7 +64,15 @@ class StoreCollector(Collector):
         for kind, value in (("total", capacity), ("in_use", in_use),
                             ("free", max(capacity - in_use, 0))):
             slots.add_metric([kind], value)
-        yield from (created, refused, reached, ended, live, worker_gauge, slots)
+        warm = GaugeMetricFamily("vaporforge_warm_entries",
+                                 "Warm entries offered now (CLI showing its URL), by mode.",
+                                 labels=["mode"])
+        for mode, count in WarmStore(self.store).counts().items():
+            warm.add_metric([mode], count)
+        bound = CounterMetricFamily("vaporforge_sessions_warm_bound",
+                                    "Sessions that took a warm entry.")
+        bound.add_metric([], counters.get("warm_bound", 0))
+        yield from (created, refused, reached, ended, live, worker_gauge, slots, warm, bound)
 
 
 @blp.route("/metrics")

@@ -40,8 +40,11 @@ class SessionCreatedSchema(StrictSchema):
     session_id = fields.String(required=True)
     session_token = fields.String(required=True, metadata={
         "description": "bearer token for every call on this session; shown once"})
-    state = fields.String(required=True, validate=validate.OneOf(_STATES))
+    state = fields.String(required=True, validate=validate.OneOf(_STATES), metadata={
+        "description": "starting; or awaiting_code when a warm CLI took the session"})
     mode = fields.String(required=True, validate=validate.OneOf(_MODES))
+    oauth_url = fields.String(allow_none=True, metadata={
+        "description": "the sign-in address at once when a warm CLI took the session"})
     expires_at = fields.String(required=True, metadata={
         "format": "date-time", "description": "UTC, ISO 8601", "example": "2026-01-01T00:00:00Z"})
     poll_after_ms = fields.Integer(required=True)
@@ -103,3 +106,5 @@ class ReadySchema(StrictSchema):
     workers = fields.Integer(required=True)
     capacity = fields.Integer(required=True)
     live_sessions = fields.Integer(required=True)
+    warm = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "warm entries offered now, per mode"})

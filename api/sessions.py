@@ -137,18 +137,20 @@ class Sessions(MethodView):
             state=SessionState.STARTING, token_hash=token_hash(token), created_at=now,
             expires_at=now + settings.session_ttl, updated_at=now, client_key=client_key,
             start_by=now + settings.start_timeout)
-        lifecycle.create(store, record, settings.max_sessions)
-        try:
-            ctx.tasks.send_task(defaults.RUN_LOGIN_TASK, args=[session_id],
-                                queue=defaults.LOGIN_QUEUE, expires=settings.start_timeout)
-        except OperationalError:
-            lifecycle.end(store, session_id, Event.FAILED, ErrorCode.UNAVAILABLE,
-                          "The task queue is not reachable.")
-            raise BrokerError("The login queue is not reachable; try again shortly.",
-                              code=ErrorCode.UNAVAILABLE) from None
+        record = lifecycle.create(store, record, settings.max_sessions, warm=True,
+                                  heartbeat_ttl=settings.heartbeat_ttl)
+        if record.state is SessionState.STARTING:  # no warm entry: a worker starts the CLI
+            try:
+                ctx.tasks.send_task(defaults.RUN_LOGIN_TASK, args=[session_id],
+                                    queue=defaults.LOGIN_QUEUE, expires=settings.start_timeout)
+            except OperationalError:
+                lifecycle.end(store, session_id, Event.FAILED, ErrorCode.UNAVAILABLE,
+                              "The task queue is not reachable.")
+                raise BrokerError("The login queue is not reachable; try again shortly.",
+                                  code=ErrorCode.UNAVAILABLE) from None
         body = {"session_id": session_id, "session_token": token, "state": record.state.value,
-                "mode": record.mode.value, "expires_at": _iso(record.expires_at),
-                "poll_after_ms": defaults.POLL_AFTER_MS}
+                "mode": record.mode.value, "oauth_url": record.oauth_url or None,
+                "expires_at": _iso(record.expires_at), "poll_after_ms": defaults.POLL_AFTER_MS}
         return body, 202, {"Location": f"/api/auth/sessions/{session_id}"}
 
 

@@ -26,7 +26,7 @@ def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_
     finally:
         stop_stack(stack)
     # A new worker's first sweep removes it.
-    restarted = start_stack(store_url, work_root, "crash")
+    restarted = start_stack(store_url, work_root, "crash", extra_env={"VF_REAP_INTERVAL": "1"})
     try:
         wait_for(lambda: not list(restarted.work_dir.iterdir()), timeout=15,
                  what="the reaper to remove the dead worker's HOME")

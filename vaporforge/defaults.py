@@ -56,3 +56,9 @@ AT_CAPACITY_RETRY_AFTER = 30
 
 METRICS_TTL = 30 * 24 * 3600
 """The counters' hash lapses after a month without any session (a reset Prometheus handles)."""
+
+BIND_TTL = 60
+"""How long a warm entry's bind list waits for its worker to read it."""
+
+WARM_MAX_AGE = 600
+"""Seconds a warm CLI waits at its prompt before it is recycled (see BENCHMARKS.md)."""

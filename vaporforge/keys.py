@@ -17,6 +17,9 @@ class KeyKind(StrEnum):
     CLI_VERSION = "cli_version"  # string per runtime name: the CLI's --version, for /readyz
     WORKERS = "workers"      # hash: worker name -> "capacity:expires_at", for admission
     METRICS = "metrics"      # hash: broker-wide counters kept by the lifecycle steps
+    WARM = "warm"            # sorted set per mode: warm entry ids by when they were offered
+    WARM_ENTRY = "warm_entry"  # hash per warm entry: its CLI's URL, owner worker, mode
+    BIND = "bind"            # list per warm entry: the session id that took it
 
 
 GLOBAL_KINDS = frozenset({KeyKind.LIVE, KeyKind.WORKERS, KeyKind.METRICS})

@@ -48,11 +48,19 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def create(store: SessionStore, record: SessionRecord, max_sessions: int) -> None:
+def create(store: SessionStore, record: SessionRecord, max_sessions: int, *,
+           warm: bool = False, heartbeat_ttl: int = defaults.HEARTBEAT_TTL) -> SessionRecord:
     """Admission and creation in one step; raises :class:`AtCapacity` beyond
-    ``max_sessions`` or the live workers' summed capacity."""
-    if not store.create(record, max_sessions):
+    ``max_sessions`` or the live workers' summed capacity. With ``warm``, the
+    session takes a warm entry of its mode in the same step when one waits, and
+    is returned ``awaiting_code`` with that CLI's URL; otherwise ``starting``."""
+    created = store.create(record, max_sessions, warm=warm, heartbeat_ttl=heartbeat_ttl)
+    if created is None:
         raise AtCapacity()
+    if not created.place_id:
+        return record
+    return replace(record, state=SessionState.AWAITING_CODE, oauth_url=created.oauth_url,
+                   place_id=created.place_id)
 
 
 def _move(store: SessionStore, session_id: str, event: Event,

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from vaporforge import defaults
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.refresh import TOKEN_URL, token_url_allowed
+from vaporforge.states import LoginMode
 
 Number = TypeVar("Number", int, float)
 
@@ -61,6 +62,21 @@ def _host_map(raw: str) -> dict[str, str]:
             raise ConfigError("VF_DOCKER_EXTRA_HOSTS must be name:address pairs, comma-separated")
         hosts[name] = address
     return hosts
+
+
+def _warm_pool(raw: str) -> dict[LoginMode, int]:
+    """``oauth:2,setup-token:1`` → {mode: entries}; empty means off."""
+    pool: dict[LoginMode, int] = {}
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        mode, _, count = pair.rpartition(":")
+        try:
+            pool[LoginMode(mode.strip())] = int(count)
+        except ValueError:
+            raise ConfigError("VF_WARM_POOL must be mode:count pairs, comma-separated, with "
+                              f"modes {', '.join(m.value for m in LoginMode)}") from None
+        if pool[LoginMode(mode.strip())] < 0:
+            raise ConfigError("VF_WARM_POOL counts must not be negative")
+    return {mode: count for mode, count in pool.items() if count}
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -120,6 +136,8 @@ class Settings:
     exchange_timeout: int = defaults.EXCHANGE_TIMEOUT
     heartbeat_ttl: int = defaults.HEARTBEAT_TTL
     start_timeout: int = defaults.START_TIMEOUT
+    warm_pool: Mapping[LoginMode, int] = field(default_factory=dict)
+    warm_max_age: int = defaults.WARM_MAX_AGE
     reap_interval: int = defaults.REAP_INTERVAL
     metrics_port: int = 0
     log_format: str = "json"
@@ -186,6 +204,8 @@ class Settings:
             exchange_timeout=_int(env, "VF_EXCHANGE_TIMEOUT", defaults.EXCHANGE_TIMEOUT),
             heartbeat_ttl=_int(env, "VF_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL, minimum=2),
             start_timeout=_int(env, "VF_START_TIMEOUT", defaults.START_TIMEOUT),
+            warm_pool=_warm_pool(env.get("VF_WARM_POOL", "")),
+            warm_max_age=_int(env, "VF_WARM_MAX_AGE", defaults.WARM_MAX_AGE, minimum=5),
             reap_interval=_int(env, "VF_REAP_INTERVAL", defaults.REAP_INTERVAL),
             metrics_port=_int(env, "VF_METRICS_PORT", 0, minimum=0),
             log_format=_choice(env, "VF_LOG_FORMAT", ("json", "text")),

@@ -23,107 +23,10 @@ import redis
 from vaporforge import defaults
 from vaporforge.keys import GLOBAL_KINDS, KeyKind, key_for
 from vaporforge.states import LoginMode, SessionState
+from vaporforge.store_scripts import CLAIM, CREATE, MOVE, READ, TAKE
 
 WAKE = "\x00wake"
 """Pushed onto the code list to wake the owning worker (cancel) without a code."""
-
-# KEYS: session, heartbeat, payload. The record and, in the same step, whether
-# its owner still beats and whether a payload waits.
-_READ = """
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return false end
-return {h, redis.call('EXISTS', KEYS[2]), redis.call('EXISTS', KEYS[3])}
-"""
-
-# KEYS: session, payload, live, heartbeat, code, metrics
-# ARGV: 1 expected state, 2 new state, 3 terminal (0/1), 4 record grace (s),
-#       5 attempt cap (0: none), 6 only while no heartbeat (0/1),
-#       7 payload ('' none), 8 payload TTL, 9 item for the code list ('' none),
-#       10 its TTL, 11 session id, 12 error code, 13 metrics TTL,
-#       14.. field/value pairs.
-# Returns {1, new} when applied, {0, current} when the state differs (or a
-# heartbeat still beats), {-1, current} when the attempt cap is exceeded.
-_MOVE = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= ARGV[1] then return {0, state or ''} end
-if ARGV[6] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {0, state} end
-if ARGV[5] ~= '0' then
-  if redis.call('HINCRBY', KEYS[1], 'attempts', 1) > tonumber(ARGV[5]) then
-    return {-1, state}
-  end
-end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], unpack(ARGV, 14))
-redis.call('HINCRBY', KEYS[6], 'reached:' .. ARGV[2], 1)
-if ARGV[7] ~= '' then redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[8]) end
-if ARGV[3] == '1' then
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-  redis.call('ZREM', KEYS[3], ARGV[11])
-  redis.call('DEL', KEYS[2])
-  redis.call('HINCRBY', KEYS[6], 'ended:' .. ARGV[2] .. ':' .. ARGV[12], 1)
-end
-redis.call('EXPIRE', KEYS[6], ARGV[13])
-if ARGV[9] ~= '' then
-  redis.call('RPUSH', KEYS[5], ARGV[9])
-  redis.call('EXPIRE', KEYS[5], ARGV[10])
-end
-return {1, ARGV[2]}
-"""
-
-# KEYS: session, payload, live, metrics. ARGV: ready, claimed, now, grace,
-# session id, metrics TTL.
-_CLAIM = """
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return false end
-local payload = redis.call('GETDEL', KEYS[2])
-if not payload then return false end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('ZREM', KEYS[3], ARGV[5])
-redis.call('HINCRBY', KEYS[4], 'reached:' .. ARGV[2], 1)
-redis.call('HINCRBY', KEYS[4], 'ended:' .. ARGV[2] .. ':', 1)
-redis.call('EXPIRE', KEYS[4], ARGV[6])
-return payload
-"""
-
-# KEYS: session, heartbeat. ARGV: owner, heartbeat TTL, the startable state.
-# Never HSETNX on a vanished hash: that would recreate it without a TTL.
-_TAKE = """
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[3] then return 0 end
-if redis.call('HSETNX', KEYS[1], 'owner', ARGV[1]) == 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
-return 1
-"""
-
-# KEYS: session, live, workers, metrics. ARGV: 1 VF_MAX_SESSIONS, 2 now,
-# 3 expire-at of the record, 4 session id, 5 metrics TTL, 6.. field/value pairs.
-# Admission and creation in one step, so concurrent creations cannot overshoot.
-_CREATE = """
-local limit = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local workers, capacity = 0, 0
-local entries = redis.call('HGETALL', KEYS[3])
-for i = 1, #entries, 2 do
-  local size, untl = string.match(entries[i + 1], '^(%d+):(%d+)$')
-  if size and tonumber(untl) >= now then
-    workers = workers + 1
-    capacity = capacity + tonumber(size)
-  end
-end
-if workers > 0 and capacity < limit then limit = capacity end
-if redis.call('ZCOUNT', KEYS[2], now, '+inf') >= limit then
-  redis.call('HINCRBY', KEYS[4], 'refused', 1)
-  redis.call('EXPIRE', KEYS[4], ARGV[5])
-  return 0
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('HINCRBY', KEYS[4], 'created', 1)
-redis.call('EXPIRE', KEYS[4], ARGV[5])
-redis.call('EXPIREAT', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-redis.call('EXPIREAT', KEYS[2], ARGV[3], 'GT')
-redis.call('EXPIREAT', KEYS[2], ARGV[3], 'NX')
-return 1
-"""
-
 
 def as_fields(values: Mapping[str, Any]) -> dict[str, str]:
     """Hash fields as Redis stores them: enums by value, everything else str()."""
@@ -148,6 +51,8 @@ class SessionRecord:
     """The browser's public JWK (JSON) the payload is sealed to; public, not a secret."""
     start_by: int = 0
     """When a worker must have taken the session (else ``not_started``); 0: no bound."""
+    place_id: str = ""
+    """The name of the login place when it is not the session id (a warm entry's)."""
 
     def to_hash(self) -> dict[str, str]:
         out = as_fields(asdict(self))
@@ -167,7 +72,17 @@ class SessionRecord:
             updated_at=int(data.get("updated_at", 0) or 0),
             client_key=data.get("client_key", ""),
             start_by=int(data.get("start_by", 0) or 0),
+            place_id=data.get("place_id", ""),
         )
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new session; bound to the warm entry ``place_id`` (its CLI showing
+    ``oauth_url``) when both are set."""
+
+    place_id: str = ""
+    oauth_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,11 +114,11 @@ class SessionStore:
         self.redis: Any = client
         self.prefix = prefix
         self.clock = clock
-        self._read = client.register_script(_READ)
-        self._move = client.register_script(_MOVE)
-        self._claim = client.register_script(_CLAIM)
-        self._take = client.register_script(_TAKE)
-        self._create = client.register_script(_CREATE)
+        self._read = client.register_script(READ)
+        self._move = client.register_script(MOVE)
+        self._claim = client.register_script(CLAIM)
+        self._take = client.register_script(TAKE)
+        self._create = client.register_script(CREATE)
 
     def key(self, kind: KeyKind, session_id: str = "") -> str:
         return key_for(self.prefix, kind, session_id)
@@ -215,16 +130,24 @@ class SessionStore:
         return int(self.clock())
 
     # -- records -------------------------------------------------------------
-    def create(self, record: SessionRecord, max_sessions: int) -> bool:
+    def create(self, record: SessionRecord, max_sessions: int, *, warm: bool = False,
+               heartbeat_ttl: int = defaults.HEARTBEAT_TTL) -> Created | None:
         """Store a new session unless live sessions reach ``max_sessions`` or the
-        live workers' summed capacity; False when refused (one step)."""
+        live workers' summed capacity (None: refused), in one step; with
+        ``warm``, bound in that step to a warm entry of its mode when one waits."""
         keys = self._keys(record.session_id, KeyKind.SESSION, KeyKind.LIVE, KeyKind.WORKERS,
-                          KeyKind.METRICS)
+                          KeyKind.METRICS, KeyKind.HEARTBEAT)
         fields = [item for pair in record.to_hash().items() for item in pair]
         until = record.expires_at + defaults.RECORD_GRACE
-        return bool(self._create(keys=keys, args=[max_sessions, self.now(), until,
-                                                  record.session_id, defaults.METRICS_TTL,
-                                                  *fields]))
+        pool = self.key(KeyKind.WARM, record.mode.value) if warm else ""
+        found = self._create(keys=keys, args=[
+            max_sessions, self.now(), until, record.session_id, defaults.METRICS_TTL, pool,
+            self.key(KeyKind.WARM_ENTRY, "-")[:-1], self.key(KeyKind.BIND, "-")[:-1],
+            heartbeat_ttl, SessionState.AWAITING_CODE.value, defaults.BIND_TTL, *fields])
+        if not found:
+            return None
+        _, place_id, url = found
+        return Created(place_id=place_id, oauth_url=url)
 
     def read(self, session_id: str) -> Snapshot | None:
         """The record with its heartbeat and payload presence, in one step."""
@@ -298,6 +221,15 @@ class SessionStore:
 
     def live_session_ids(self) -> set[str]:
         return set(self.redis.zrange(self.key(KeyKind.LIVE), 0, -1))
+
+    def live_place_ids(self) -> set[str]:
+        """Live session ids and the names of their places (a warm entry's differs)."""
+        ids = self.live_session_ids()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.hget(self.key(KeyKind.SESSION, session_id), "place_id")
+            places = pipe.execute()
+        return ids | {place for place in places if place}
 
     def forget_live(self, session_id: str) -> None:
         self.redis.zrem(self.key(KeyKind.LIVE), session_id)

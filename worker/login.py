@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,9 +84,11 @@ def _run(ctx: LoginContext, session_id: str) -> SessionState | None:
 
 def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
     store, session_id = ctx.store, record.session_id
-    place: LoginPlace | None = None
-    try:
+    places: list[LoginPlace] = []
+
+    def start_and_serve() -> SessionState | None:
         place = ctx.runtime.start(session_id, record.expires_at)
+        places.append(place)
         # A draining worker stops waiting for a URL at once, but lets a code
         # exchange already under way finish.
         starting = [True]
@@ -100,6 +103,29 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
         starting[0] = False
         log.info("session %s awaiting code", session_id)
         return _await_codes(ctx, record, driver, place)
+
+    return _guarded(ctx, session_id, places, start_and_serve)
+
+
+def serve_bound(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
+                place: LoginPlace) -> SessionState | None:
+    """Serve a session that took a warm entry: its CLI already shows the URL the
+    session holds; from here on it is an ordinary login owned by this worker."""
+    with logs.bound_session(record.session_id), ctx.heartbeats.hold(record.session_id):
+        log.info("session %s awaiting code (warm)", record.session_id)
+        state = _guarded(ctx, record.session_id, [place],
+                         lambda: _await_codes(ctx, record, driver, place))
+    ctx.metrics.logins.labels(state.value if state else "gone").inc()
+    return state
+
+
+def _guarded(ctx: LoginContext, session_id: str, places: list[LoginPlace],
+             step: Callable[[], SessionState | None]) -> SessionState | None:
+    """Run ``step``; whatever happens, record why the login ended and stop its
+    place. Returns the state the session is left in."""
+    store = ctx.store
+    try:
+        return step()
     except SessionEnded:
         if ctx.shutting_down.is_set():
             return _fail(store, session_id, ErrorCode.WORKER_SHUTDOWN, _SHUTDOWN)
@@ -114,7 +140,7 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
                      "The login failed because of an error on our side.")
     finally:
         # The CLI goes first: it may hold credentials, and Redis may be failing.
-        if place is not None:
+        for place in places:
             try:
                 place.stop()
             except BrokerError as exc:  # the reaper removes it once the engine answers

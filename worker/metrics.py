@@ -27,6 +27,9 @@ class WorkerMetrics:
         self.reaper = Counter(
             "vaporforge_reaper_actions", "What this worker's reaper did.", ["action"],
             registry=self.registry)
+        self.warm = Gauge("vaporforge_worker_warm_entries",
+                          "Warm entries (CLI showing its URL, no session yet) by mode.",
+                          ["mode"], registry=self.registry)
         self.slots = Gauge("vaporforge_worker_slots", "This worker's login slots.", ["kind"],
                            registry=self.registry)
 

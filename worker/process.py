@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from functools import partial
 
 from vaporforge import connections
 from vaporforge.errors import BrokerError
@@ -23,6 +24,7 @@ from worker.heartbeat import Heartbeats
 from worker.login import LoginContext
 from worker.metrics import WorkerMetrics
 from worker.runtimes.base import Runtime
+from worker.warm import WarmPool
 
 log = logging.getLogger("vaporforge.worker")
 
@@ -51,6 +53,7 @@ class WorkerProcess:
         self._context: LoginContext | None = None
         self._version = ""
         self.metrics = WorkerMetrics()
+        self.warm: WarmPool | None = None
 
     @property
     def capacity(self) -> int:
@@ -84,6 +87,12 @@ class WorkerProcess:
         self.metrics.slots.labels("in_use").set_function(ctx.heartbeats.held_count)
         self.metrics.slots.labels("free").set_function(
             lambda: max(self.capacity - ctx.heartbeats.held_count(), 0))
+        if self.settings.warm_pool:
+            warm = self.warm = WarmPool(ctx, self.settings.warm_pool,
+                                        self.settings.warm_max_age, lambda: self.capacity)
+            for mode in self.settings.warm_pool:
+                self.metrics.warm.labels(mode.value).set_function(partial(warm.count, mode))
+            warm.start()
         if self.settings.metrics_port:
             self.metrics.serve(self.settings.metrics_port)
         threading.Thread(target=self._reap_forever, args=(ctx,), name="vf-reaper",
@@ -111,7 +120,8 @@ class WorkerProcess:
             if version != "unavailable":
                 self._version = version
         ctx.store.report_cli_version(ctx.runtime.name, version)
-        reaper.sweep(ctx.store, ctx.runtime, self.metrics)
+        reaper.sweep(ctx.store, ctx.runtime, self.metrics,
+                     keep=self.warm.local_ids() if self.warm else set())
 
     def drain(self) -> None:
         """Warm shutdown begins: take no new sessions; logins waiting for a code end
@@ -122,7 +132,9 @@ class WorkerProcess:
             self._context.heartbeats.withdraw()
 
     def close(self) -> None:
-        """The pool has stopped (every login has ended): stop beating."""
+        """The pool has stopped: let the warm entries' logins end, then stop beating."""
         self.stopping.set()
+        if self.warm is not None:
+            self.warm.join(self.settings.exchange_timeout + 5)
         if self._context is not None:
             self._context.heartbeats.close()

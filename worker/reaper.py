@@ -6,15 +6,18 @@ import logging
 
 from vaporforge import lifecycle
 from vaporforge.store import SessionStore
+from vaporforge.warm_store import WarmStore
 from worker.metrics import WorkerMetrics
 from worker.runtimes.base import Runtime
 
 log = logging.getLogger("vaporforge.reaper")
 
 
-def sweep(store: SessionStore, runtime: Runtime, metrics: WorkerMetrics | None = None) -> int:
+def sweep(store: SessionStore, runtime: Runtime, metrics: WorkerMetrics | None = None,
+          keep: set[str] | None = None) -> int:
     """Settle every live session (expiry, lost workers), then end the runtime
-    places of sessions that are no longer live; returns how many places ended."""
+    places that belong to no live session, no offered warm entry and nothing
+    in ``keep`` (this worker's entries still starting); returns how many ended."""
     settled = 0
     for session_id in store.live_session_ids():
         snapshot = store.read(session_id)
@@ -24,7 +27,8 @@ def sweep(store: SessionStore, runtime: Runtime, metrics: WorkerMetrics | None =
             settled += lifecycle.settle(store, snapshot).state is not snapshot.record.state
         except lifecycle.SessionNotFound:
             store.forget_live(session_id)
-    ended = runtime.reap(store.live_session_ids())
+    alive = store.live_place_ids() | WarmStore(store).place_ids() | (keep or set())
+    ended = runtime.reap(alive)
     if ended:
         log.info("reaper ended %d orphaned login place(s)", ended)
     if metrics is not None:

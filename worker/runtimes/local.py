@@ -27,6 +27,8 @@ from worker.runtimes.base import RuntimeFailure, SpawnSpec
 _PR_SET_PDEATHSIG = 1
 _HOME_PREFIX = "vf-"
 _STOP_GRACE = 1.0
+START_GRACE = 5
+"""Seconds a new HOME is safe from the reaper whatever the live list said."""
 
 
 def _die_with_parent() -> None:
@@ -94,21 +96,26 @@ class LocalRuntime:
         self._env = {"PATH": path or os.environ.get("PATH", "/usr/bin:/bin")}
 
     def start(self, session_id: str, expires_at: int) -> LocalPlace:
-        home = tempfile.mkdtemp(prefix=f"{_HOME_PREFIX}{session_id}.{expires_at}.",
-                                dir=self.work_dir)
+        home = tempfile.mkdtemp(
+            prefix=f"{_HOME_PREFIX}{session_id}.{expires_at}.{int(time.time())}.",
+            dir=self.work_dir)
         return LocalPlace(home, self._env)
 
     def reap(self, live_session_ids: set[str]) -> int:
-        """Remove HOMEs (and their process groups' leftovers) of ended sessions."""
+        """Remove HOMEs (and their process groups' leftovers) of ended sessions.
+        A HOME younger than the start grace is left alone unless overdue: its
+        session may have been made after ``live_session_ids`` was read."""
         ended = 0
         now = time.time()
         for entry in os.listdir(self.work_dir):
             if not entry.startswith(_HOME_PREFIX):
                 continue
             session_id, _, rest = entry[len(_HOME_PREFIX):].partition(".")
-            expires = rest.partition(".")[0]
+            expires, _, rest = rest.partition(".")
+            created = rest.partition(".")[0]
             overdue = expires.isdigit() and int(expires) < now
-            if session_id in live_session_ids and not overdue:
+            young = created.isdigit() and now - int(created) < START_GRACE
+            if (session_id in live_session_ids or young) and not overdue:
                 continue
             _kill_processes_in(os.path.join(self.work_dir, entry))
             shutil.rmtree(os.path.join(self.work_dir, entry), ignore_errors=True)
