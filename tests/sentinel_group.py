@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import redis
 import requests
-from harness import Stack, free_port, redis_server, start_redis, wait_for
+from harness import SIMULATOR, Stack, free_port, redis_server, start_redis, wait_for
 from redis.sentinel import Sentinel
 
 PASSWORD = "sentinel-test-password"
@@ -135,11 +136,14 @@ class FailoverRun:
     gap: float
     """Seconds from the master's SIGKILL to the first new session seen in awaiting_code."""
     in_flight: list[str]
-    """How each session that was awaiting a code at the kill ended (state or error code)."""
+    """How each session that was awaiting a code or exchanging one at the kill
+    ended (``claimed``, or its state and error code)."""
     during: list[str]
     """The same for the sessions created while the failover went on."""
     refused: int
     """Creations answered 503 during the failover."""
+    accepted: float
+    """Seconds from the SIGKILL to the first creation answered 202."""
 
 
 def _status(stack: Stack, session: dict) -> dict | None:
@@ -187,16 +191,28 @@ def _finish(stack: Stack, session: dict) -> str:
 TERMINAL = ("claimed", "failed", "expired", "cancelled")
 
 
-def failover_flow(stack: Stack, group: SentinelGroup, in_flight: int = 2) -> FailoverRun:
-    """Sessions awaiting a code, then SIGKILL the master: measure how long until
-    a new session reaches awaiting_code, then drive every session to its end."""
-    waiting = [stack.create("oauth") for _ in range(in_flight)]
-    for session in waiting:
+SLOW_ANSWER = 2.0
+"""Seconds the simulator takes to answer a code: an exchange spans the failover."""
+LOGIN_COMMAND = f"{sys.executable} {SIMULATOR} --slow-answer {SLOW_ANSWER}"
+"""The stack's login command for :func:`failover_flow`."""
+
+
+def failover_flow(stack: Stack, group: SentinelGroup, waiting: int = 2,
+                  exchanging: int = 1) -> FailoverRun:
+    """Sessions awaiting a code and sessions whose code the CLI is exchanging
+    (the stack runs :data:`LOGIN_COMMAND`), then SIGKILL the master: measure how
+    long until a new session reaches awaiting_code, then drive every session to
+    its end. ``in_flight`` lists the waiting ones first."""
+    in_flight = [stack.create("oauth") for _ in range(waiting + exchanging)]
+    for session in in_flight:
         stack.wait_state(session, "awaiting_code")
+    for session in in_flight[waiting:]:
+        response = stack.call("POST", session, "/code", json={"code": CODE})
+        assert response.status_code == 202, response.text
     killed_at = time.monotonic()
     group.kill_master()
     during: list[dict] = []
-    refused, gap = 0, None
+    refused, gap, accepted = 0, None, None
     while gap is None:
         assert time.monotonic() - killed_at < FAILOVER_BOUND, \
             f"no new session worked within {FAILOVER_BOUND} s of the master's death"
@@ -209,9 +225,10 @@ def failover_flow(stack: Stack, group: SentinelGroup, in_flight: int = 2) -> Fai
             time.sleep(0.2)
             continue
         assert response.status_code == 202, response.text
+        accepted = accepted or time.monotonic() - killed_at
         during.append(response.json())
         status = _await(stack, during[-1], lambda s: s["state"] != "starting", FAILOVER_BOUND)
         if status["state"] == "awaiting_code":
             gap = time.monotonic() - killed_at
-    return FailoverRun(gap, [_finish(stack, s) for s in waiting],
-                       [_finish(stack, s) for s in during], refused)
+    return FailoverRun(gap, [_finish(stack, s) for s in in_flight],
+                       [_finish(stack, s) for s in during], refused, accepted or gap)

@@ -12,7 +12,13 @@ import redis
 from apiclient import ApiClient
 from conftest import stop_stack
 from harness import keys_without_ttl, start_stack, wait_for
-from sentinel_group import FAILOVER_BOUND, SentinelGroup, failover_flow, start_sentinel_group
+from sentinel_group import (
+    FAILOVER_BOUND,
+    LOGIN_COMMAND,
+    SentinelGroup,
+    failover_flow,
+    start_sentinel_group,
+)
 
 from vaporforge import connections, defaults
 from vaporforge.settings import ConfigError, Settings
@@ -64,9 +70,9 @@ def test_the_api_keeps_the_documented_databases_through_sentinel(group):
 
 
 def test_a_planned_switchover_is_followed_without_errors_by_the_worker(group):
-    """``SENTINEL FAILOVER``: the old master is demoted, its clients dropped.
-    The worker's client rides the switch out (no error reaches the caller);
-    the API's fails fast and then reaches the new master."""
+    """``SENTINEL FAILOVER``: the old master stays up and writable until the
+    sentinels demote it. The worker's and the API's clients both move to the
+    new master soon after the switch; no error reaches the worker's caller."""
     settings = Settings.from_env({**group.env(), "REDIS_URL": group.store_url(4)})
     worker = connections.store_client(settings, max_connections=4)
     api = connections.store_client(settings)
@@ -75,11 +81,12 @@ def test_a_planned_switchover_is_followed_without_errors_by_the_worker(group):
     old = group.master_port()
     group.sentinel().sentinel_failover(group.name)
     wait_for(lambda: group.master_port() != old, what="the switchover")
-    # Until the old master is demoted, writes may still land on it: the worker
-    # writes until one lands on the new master, each call returning normally.
+    # The sentinels demote the old master only ~10 s after the switch, and what
+    # is written there meanwhile is lost; the clients must leave it well before
+    # (they ask the sentinels every second), each call returning normally.
     new = group.client(group.master_port(), 4)
     wait_for(lambda: worker.set("vf:test:after", "1", ex=60) and new.exists("vf:test:after"),
-             interval=0.2, what="the worker's client to reach the new master")
+             timeout=5, interval=0.2, what="the worker's client to reach the new master")
 
     def api_reaches_new_master() -> bool:
         try:
@@ -87,19 +94,22 @@ def test_a_planned_switchover_is_followed_without_errors_by_the_worker(group):
         except redis.ConnectionError:
             return False
         return bool(new.exists("vf:test:api"))
-    wait_for(api_reaches_new_master, interval=0.2, what="the API's client on the new master")
+    wait_for(api_reaches_new_master, timeout=5, interval=0.2,
+             what="the API's client on the new master")
 
 
 def test_failover_mid_flow(group, work_root):
-    stack = start_stack(group.store_url(2), work_root, "sentinel", extra_env=group.env())
+    stack = start_stack(group.store_url(2), work_root, "sentinel", extra_env=group.env(),
+                        login_command=LOGIN_COMMAND)
     try:
         run = failover_flow(stack, group)
         print(f"failover gap (SIGKILL to a new session awaiting_code): {run.gap:.2f} s; "
-              f"creations refused meanwhile: {run.refused}; in flight: {run.in_flight}; "
+              f"first 202 after {run.accepted:.2f} s, {run.refused} refused before; "
+              f"in flight: {run.in_flight}; "
               f"created during the failover: {run.during}")
         assert run.gap < FAILOVER_BOUND
-        # The logins that waited for a code at the kill rode it out.
-        assert run.in_flight == ["claimed", "claimed"], stack.logs()[-4000:]
+        # The logins that waited for a code, or exchanged one, rode it out.
+        assert run.in_flight == ["claimed"] * 3
         new_master = group.client(group.master_port(), 2)
         assert new_master.keys("vf:*")
         assert keys_without_ttl(new_master) == []
