@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,16 +42,24 @@ def wait_for(check, timeout: float = 15.0, interval: float = 0.05, what: str = "
         time.sleep(interval)
 
 
-def start_redis(folder: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+def redis_server() -> str:
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed; run the README's test command")
+    return exe
+
+
+def start_redis(folder: Path, port: int | None = None, args: Sequence[str] = (),
+                password: str | None = None) -> tuple[subprocess.Popen, str]:
+    """A redis-server on a free loopback port (``args`` are added to its command
+    line); returns it and the URL of its database 0."""
     port = port or free_port()
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--protected-mode", "yes", "--databases", str(DATABASES)],
+        [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(folder), "--protected-mode", "yes",
+         "--databases", str(DATABASES), *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
+    client = redis.Redis(port=port, password=password)
     wait_for(lambda: _pings(client), what="redis-server")
     return proc, f"redis://127.0.0.1:{port}/0"
 

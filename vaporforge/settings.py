@@ -86,6 +86,33 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+def _sentinels(raw: str) -> tuple[tuple[str, int], ...]:
+    """``host:port`` entries, comma-separated (an IPv6 host in brackets)."""
+    found = []
+    for entry in filter(None, (e.strip() for e in raw.split(","))):
+        host, sep, port = entry.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("VF_REDIS_SENTINELS must be host:port entries, comma-separated, "
+                              f"got {entry!r}")
+        found.append((host, int(port)))
+    return tuple(found)
+
+
+def _sentinel_master(env: Mapping[str, str]) -> str:
+    name = env.get("VF_REDIS_SENTINEL_MASTER", "").strip() or "mymaster"
+    if any(c.isspace() or c in "/,;:@" for c in name):
+        raise ConfigError(f"VF_REDIS_SENTINEL_MASTER must be a plain name, got {name!r}")
+    return name
+
+
+def _through_sentinel(name: str, url: str) -> None:
+    """Through Sentinel only a URL's database number and credentials are used."""
+    if urlsplit(url).scheme != "redis":
+        raise ConfigError(f"{name} must be a redis:// URL when VF_REDIS_SENTINELS is set "
+                          "(TLS and unix sockets are not supported through Sentinel)")
+
+
 def default_work_dir(env: Mapping[str, str]) -> str:
     """The service user's own runtime folder when it has one, else a per-user
     folder in /tmp (the local runtime refuses one that someone else owns)."""
@@ -126,6 +153,10 @@ def _db_of(url: str) -> int:
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = "redis://127.0.0.1:6379/1"
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    """With entries, every Redis client finds the master through these sentinels;
+    the host part of ``redis_url`` and ``broker_url`` is then ignored."""
+    redis_sentinel_master: str = "mymaster"
     runtime: str = "local"
     login_command: tuple[str, ...] = (defaults.LOGIN_COMMAND,)
     login_env: Mapping[str, str] = field(default_factory=dict)
@@ -178,6 +209,10 @@ class Settings:
         redis_url = env.get("REDIS_URL", "").strip() or cls.redis_url
         broker_url = env.get("VF_BROKER_URL", "").strip() or _with_db(
             redis_url, (_db_of(redis_url) + 1) % 16)
+        sentinels = _sentinels(env.get("VF_REDIS_SENTINELS", ""))
+        if sentinels:
+            _through_sentinel("REDIS_URL", redis_url)
+            _through_sentinel("VF_BROKER_URL", broker_url)
         runtime = env.get("VF_RUNTIME", "local").strip() or "local"
         if runtime not in ("local", "docker"):
             raise ConfigError(f"VF_RUNTIME must be local or docker, got {runtime!r}")
@@ -194,6 +229,8 @@ class Settings:
         values: dict[str, Any] = dict(
             redis_url=redis_url,
             broker_url=broker_url,
+            redis_sentinels=sentinels,
+            redis_sentinel_master=_sentinel_master(env),
             runtime=runtime,
             login_command=command,
             login_env=login_env,
