@@ -158,7 +158,7 @@ def start_stack(redis_url: str, root: Path, name: str, db: int,
 def _http_ok(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # a busy machine: still booting
         return False
 
 
