@@ -66,9 +66,10 @@ def wording(run: dict, known: bool) -> cli_wording.Wording:
 
 
 @pytest.mark.parametrize(("text", "first"), [
-    ("2.1.250 (Claude Code)", (2, 1, 250)),
-    ("2.1.300 (Claude Code)", (2, 1, 250)),
-    ("2.1.325", (2, 1, 250)),
+    ("2.1.240 (Claude Code)", (2, 1, 240)),
+    ("2.1.250 (Claude Code)", (2, 1, 240)),
+    ("2.1.300 (Claude Code)", (2, 1, 240)),
+    ("2.1.325", (2, 1, 240)),
     ("2.1.326 (Claude Code)", (2, 1, 326)),
     ("2.1.332 (Claude Code)", (2, 1, 326)),
     ("2.2.0 (Claude Code)", (2, 1, 326)),  # newer: the newest row, until a new one is added
@@ -157,3 +158,15 @@ def test_a_rewording_is_one_row():
         reworded)
     assert cli_output.classify_answer("Sign-in failed: boom\r\n", LoginMode.OAUTH, row) == \
         Failed("boom", "Sign-in failed: boom")
+
+
+def test_every_tested_release_has_its_row_and_the_pin_is_tested():
+    """tests/cli-versions.txt is what scripts/test.sh installs and drives."""
+    root = Path(__file__).resolve().parent.parent
+    listed = [line.split("#")[0].strip() for line in
+              (root / "tests" / "cli-versions.txt").read_text().splitlines()]
+    listed = [version for version in listed if version]
+    assert (root / "CLAUDE_CODE_VERSION").read_text().strip() in listed
+    for version in listed:
+        assert cli_wording.for_version(version) in cli_wording.ROWS, version
+        assert (TRANSCRIPTS / version).is_dir(), f"record {version} with tests/record_cli.py"

@@ -57,10 +57,11 @@ class Wording:
 _COMMON_FAILURES = ("Claude Code could not start",)
 
 ROWS: tuple[Wording, ...] = (
-    # Observed on 2.1.250, 2.1.300, 2.1.316, 2.1.325. No echo of the paste, no
-    # prompt after a refusal; setup-token has a "prompted >" line and no box.
+    # Observed on 2.1.250, 2.1.300, 2.1.316, 2.1.325 (`make cli-drift` passes on
+    # 2.1.240 too). No echo of the paste, no prompt after a refusal; setup-token
+    # has a "prompted >" line and no box.
     Wording(
-        first=(2, 1, 250), until=(2, 1, 326),
+        first=(2, 1, 240), until=(2, 1, 326),
         tui_ready=(("Paste code here if prompted >", ""),),
         refusals=("Invalid code. Please make sure the full code was copied.",),
         enter_after=("Invalid code. Please make sure the full code was copied.",),
