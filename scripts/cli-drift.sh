@@ -6,7 +6,7 @@
 #
 # Installs the release from the npm registry into ${VF_CLI_CACHE:-~/.cache/vaporforge-cli}/VERSION
 # (scripts/install-cli.sh; cached), then runs the real-CLI tests (tests/test_real_cli.py,
-# tests/test_real_cli_success.py) against it alone on the local runtime, through the
+# tests/test_real_cli_success.py, tests/test_real_cli_driver.py) against it alone on the local runtime, through the
 # README's test command. The CLI runs in network namespaces without internet.
 # A failure names what the release does differently; a release that only rewords
 # needs one row in vaporforge/cli_wording.py (see docs/CLI-FINDINGS.md, "A new release").
@@ -23,4 +23,5 @@ echo "== Claude Code CLI $VERSION (pin: $(tr -d '[:space:]' < CLAUDE_CODE_VERSIO
 scripts/install-cli.sh "$VERSION" "$PREFIX"
 
 VF_DOCKER_TESTS=0 VF_REAL_CLI_TESTS=1 VF_REAL_CLI="$PREFIX/node_modules/.bin/claude" \
-  exec bash scripts/test.sh -m realcli tests/test_real_cli.py tests/test_real_cli_success.py "$@"
+  exec bash scripts/test.sh -m realcli tests/test_real_cli_driver.py tests/test_real_cli.py \
+  tests/test_real_cli_success.py "$@"
