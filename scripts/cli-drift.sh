@@ -5,9 +5,9 @@
 #   scripts/cli-drift.sh [VERSION|latest] [PYTEST ARGS...]      (make cli-drift VERSION=latest)
 #
 # Installs the release from the npm registry into ${VF_CLI_CACHE:-~/.cache/vaporforge-cli}/VERSION
-# (scripts/install-cli.sh; cached), then runs the real-CLI tests (tests/test_real_cli.py,
-# tests/test_real_cli_success.py, tests/test_real_cli_driver.py) against it alone on the local runtime, through the
-# README's test command. The CLI runs in network namespaces without internet.
+# (scripts/install-cli.sh; cached), then runs the real-CLI tests (tests/test_real_cli*.py)
+# against it alone on the local runtime, through the README's test command
+# (scripts/test.sh). The CLI runs in network namespaces without internet.
 # A failure names what the release does differently; a release that only rewords
 # needs one row in vaporforge/cli_wording.py (see docs/CLI-FINDINGS.md, "A new release").
 set -euo pipefail
