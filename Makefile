@@ -1,4 +1,4 @@
-.PHONY: test dev lint bench
+.PHONY: test dev lint bench cli-drift
 test:  ## the README's test command
 	bash scripts/test.sh
 dev:   ## redis + worker + API on the local runtime; SIMULATOR=1: the CLI simulator
@@ -7,3 +7,5 @@ lint:
 	.venv/bin/ruff check .
 bench:
 	.venv/bin/python bench/latency.py
+cli-drift:  ## the real-CLI tests against any published CLI release: make cli-drift VERSION=latest
+	bash scripts/cli-drift.sh $(or $(VERSION),latest)

@@ -3,6 +3,10 @@
 #
 #   install-cli.sh VERSION PREFIX
 #   e.g. install-cli.sh 2.1.332 /root/.cache/vaporforge-cli/2.1.332
+#   install-cli.sh --tested
+#     every release in tests/cli-versions.txt (the pin must be among them), each
+#     into ${VF_CLI_CACHE:-~/.cache/vaporforge-cli}/VERSION; prints their
+#     executables joined by ':' (what VF_REAL_CLI takes) on stdout.
 #
 # Result: PREFIX/node_modules/.bin/claude (the native ELF executable, linked
 # from @anthropic-ai/claude-code-linux-x64[-musl] by the package's postinstall).
@@ -11,6 +15,24 @@
 # place, so a half-finished install never looks finished; concurrent callers
 # serialise on a lock file (PREFIX.lock).
 set -euo pipefail
+
+if [[ "${1:-}" == --tested ]]; then
+  ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  CACHE="${VF_CLI_CACHE:-$HOME/.cache/vaporforge-cli}"
+  pin="$(tr -d '[:space:]' < "$ROOT/CLAUDE_CODE_VERSION")"
+  mapfile -t versions < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$ROOT/tests/cli-versions.txt" | grep .)
+  if ! printf '%s\n' "${versions[@]}" | grep -qxF "$pin"; then
+    echo "install-cli.sh: the pin $pin is not in tests/cli-versions.txt" >&2
+    exit 1
+  fi
+  paths=()
+  for version in "${versions[@]}"; do
+    "${BASH_SOURCE[0]}" "$version" "$CACHE/$version"
+    paths+=("$CACHE/$version/node_modules/.bin/claude")
+  done
+  (IFS=:; echo "${paths[*]}")
+  exit 0
+fi
 
 VERSION="${1:?usage: install-cli.sh VERSION PREFIX}"
 PREFIX="${2:?usage: install-cli.sh VERSION PREFIX}"

@@ -5,8 +5,10 @@
 # then runs ruff, mypy and pytest. Extra arguments go to pytest.
 #
 #   VF_DOCKER_TESTS=0|1    run the tests that need a Docker engine (default: 1)
-#   VF_REAL_CLI_TESTS=0|1  install the pinned Claude Code CLI from the npm registry into
-#                          ${VF_CLI_CACHE:-~/.cache/vaporforge-cli} and drive it (default: 1)
+#   VF_REAL_CLI_TESTS=0|1  install the Claude Code CLIs of tests/cli-versions.txt (the pin
+#                          and older releases) from the npm registry into
+#                          ${VF_CLI_CACHE:-~/.cache/vaporforge-cli} and drive them (default: 1);
+#                          a VF_REAL_CLI already set (CLI paths, ':'-separated) is used as is
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,8 +48,9 @@ if [[ $VF_DOCKER_TESTS == 1 ]]; then
   scripts/docker-engine.sh build
 fi
 
-if [[ $VF_REAL_CLI_TESTS == 1 ]]; then
-  VF_REAL_CLI=$(ensure_cli)
+if [[ $VF_REAL_CLI_TESTS == 1 && -z ${VF_REAL_CLI:-} ]]; then
+  echo "== the Claude Code CLIs in tests/cli-versions.txt (npm registry, cached in ${VF_CLI_CACHE:-$HOME/.cache/vaporforge-cli})"
+  VF_REAL_CLI=$(scripts/install-cli.sh --tested)
   export VF_REAL_CLI
 fi
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """A stand-in for the official Claude Code CLI's login commands (tests only).
 
-It reproduces what ../shared/claude-cli/FACTS.md records, byte for byte where a
-driver depends on it: the OSC 8 link, the prompts, the three re-prompt
-sentences, ``Signing in…``, ``Couldn't log in: …``, the setup-token TUI with its
+It reproduces what ../shared/claude-cli/FACTS.md and docs/CLI-FINDINGS.md record
+of 2.1.332, byte for byte where a driver depends on it: the OSC 8 link, the
+prompts, the three re-prompt sentences (under the setup-token box there),
+``Signing in…``, ``Couldn't log in: …``, the setup-token TUI with its
 cursor-move word gaps, masked input, lost early input and ignored Enter after a
-long one-write paste, and ``.credentials.json``
-written (mode 0600) for a code it accepts.
+long one-write paste, the token in colour 38;5;220 (hard-wrapped at ``--wrap``
+columns like the URL), and ``.credentials.json`` written (mode 0600) for a code
+it accepts.
 
 A well-formed code (``left#right``) succeeds unless it contains ``fail``; the
 tokens it yields are derived from the code (see :func:`tokens_for`) so a test
@@ -201,29 +203,41 @@ def setup_token(args: argparse.Namespace, cols: int) -> int:
             f"\x1b[38;5;153m{side}\x1b[39m\r\r\n")
         out(f"\x1b[2G\x1b[38;5;153m{bottom[0]}{line * (inner - 2)}{bottom[1]}\x1b[39m\r\r\n")
         out("\x1b[3C\x1b[2A\x1b[>0q\x1b[?u\x1b]7501;?\x07\x1b[c")
-        code = read_line("\x1b[7m \x1b[27m\r\r\n\r\n", masked=True)
+        while True:
+            code = read_line("\x1b[7m \x1b[27m\r\r\n\r\n", masked=True)
+            sentence = reprompt_for(code) if code is not None else ""
+            if not sentence:
+                break
+            # A refused paste: the sentence under the box, in two lines; the box
+            # stays and takes the next paste (no Enter needed), as 2.1.332 does.
+            first, _, rest = sentence.partition(". ")
+            out(f"\r\x1b[1C\x1b[1B✘\x1b[4G{first}{'.' if rest else ''}\x1b[K\r\x1b[1C\x1b[1B  "
+                f"\x1b[38;5;246m{rest}\x1b[39m\x1b[K\r\r\n\x1b[3C\x1b[4A")
         if code is None:
             continue
-        sentence = reprompt_for(code)
-        if args.never_answer and not sentence:
+        if args.never_answer:
             while True:
                 time.sleep(3600)
-        if sentence or "fail" in code:
-            reason = sentence or TUI_ENOTFOUND
+        if "fail" in code:
             out("\x1b[2K\x1b[1A\x1b[2K\x1b[G\x1b[1A\r\x1b[1C\x1b[3A\x1b[38;5;211m✘\x1b[39m "
-                f"\x1b[38;5;211mOAuth error: {reason}\r\x1b[2B\x1b[39m \x1b[38;5;153mPress "
+                f"\x1b[38;5;211mOAuth error: {TUI_ENOTFOUND}\r\x1b[2B\x1b[39m \x1b[38;5;153mPress "
                 "\x1b[1mEnter\x1b[22m to retry\x1b[39m\x1b[K\r\x1b[1B\x1b[K\r\x1b[4A")
             if read_line("") is None:
                 return 0
             url = sign_in_url(args, "user:inference", "claude.ai")
             continue
         token = tokens_for(code)["access"]
+        # The token in its own colour from column 2; at a narrow width (--wrap) it
+        # goes on over more lines, each in the same colour, as the CLI does.
+        width = (args.wrap or cols) - 1
+        lines = "".join(f"\x1b[2G\x1b[38;5;220m{token[i:i + width]}\x1b[39m\r\r\n"
+                        for i in range(0, len(token), width))
         out("\x1b[2K\x1b[G\x1b[1A\r\n" + gapped("✔ Long-lived authentication token created")
             + "\r\r\n\r\r\n" + gapped("Your OAuth token (valid for 1 year):") + "\r\r\n\r\r\n"
-            + f"\x1b[2G\x1b[38;5;220m{token}\x1b[39m\r\r\n\r\r\n"
+            + lines + "\r\r\n"
             + gapped("Store this token securely. You won't be able to see it again.")
-            + "\r\r\n" + gapped("Use this token by setting: export "
-                                 f"CLAUDE_CODE_OAUTH_TOKEN={token}") + "\r\r\n\x1b[?25h")
+            + "\r\r\n\r\r\n" + gapped("Use this token by setting: export "
+                                       "CLAUDE_CODE_OAUTH_TOKEN=<token>") + "\r\r\n\x1b[?25h")
         time.sleep(0.5)
         return 0
 

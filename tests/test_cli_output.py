@@ -1,13 +1,20 @@
-"""CLI output parsing, against the recorded transcripts of the real CLI 2.1.332."""
+"""CLI output parsing, against the recorded transcripts of the real CLI.
+
+``tests/transcripts/*.raw`` are 2.1.332's from ../shared; ``tests/transcripts/<version>/``
+are made with tests/record_cli.py (see docs/CLI-FINDINGS.md).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from fake_oauth_server import tokens_for_code
 
-from vaporforge import cli_output
+from vaporforge import cli_output, cli_wording
 from vaporforge.cli_output import Failed, LoggedIn, Rejected, TokenPrinted
+from vaporforge.screen import Screen
 from vaporforge.states import LoginMode
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
@@ -152,15 +159,6 @@ def test_setup_token_oauth_error_is_a_failure():
         reason, f"OAuth error: {reason}")
 
 
-def test_setup_token_token_is_read_once_complete():
-    token = "sk-ant-oat01-" + "A1b2_C3-" * 12
-    done = (f"\x1b[2GYour\x1b[7GOAuth\x1b[13Gtoken\r\r\n\x1b[2G{token}\r\r\n"
-            "\x1b[2GStore\x1b[8Gthis\x1b[13Gtoken\x1b[19Gsecurely.")
-    assert cli_output.classify_answer(done, LoginMode.SETUP_TOKEN) == TokenPrinted(token)
-    half = done[: done.index(token) + 40]
-    assert cli_output.classify_answer(half, LoginMode.SETUP_TOKEN) is None
-
-
 @pytest.mark.parametrize(("text", "plain"), [
     ("\x1b[2GPaste\x1b[8Gcode", " Paste code"),
     ("\x1b[94mblue\x1b[39m", "blue"),
@@ -169,3 +167,122 @@ def test_setup_token_token_is_read_once_complete():
 ])
 def test_screen_text(text, plain):
     assert cli_output.screen_text(text) == plain
+
+
+# -- setup-token's token: whole, or the session fails (issue 8, defect 4) ---------------
+RELEASES = sorted(p.name for p in TRANSCRIPTS.glob("2.*"))
+
+
+def recorded(version: str, name: str) -> tuple[bytes, dict]:
+    """A transcript made by tests/record_cli.py: its bytes and its run.json."""
+    folder = TRANSCRIPTS / version
+    return (folder / f"{name}.raw").read_bytes(), json.loads((folder / f"{name}.run.json")
+                                                            .read_text())
+
+
+def typed_at(run: dict, what: str) -> int:
+    """Bytes of output before ``what`` was typed (the driver's mark)."""
+    return next(at for _, step, at in run["steps"] if step == f"typed {what}")
+
+
+SUCCESS = [(version, cols) for version in RELEASES for cols in (60, 80, 120, 200)]
+
+
+@pytest.mark.parametrize(("version", "cols"), SUCCESS)
+@pytest.mark.parametrize("known", [True, False], ids=["version-row", "any-row"])
+def test_the_whole_token_is_read_at_every_width(version, cols, known):
+    """The real CLI's success screen (token wrapped below 109 columns), read as the
+    driver does: the answer since the paste, the whole output on a screen of the
+    PTY's size, with the release's sentences (or every release's)."""
+    data, run = recorded(version, f"setup_success_cols{cols}")
+    mark = typed_at(run, "<code#state from the fake server>")
+    wording = cli_wording.for_version(run["version"]) if known else cli_wording.ANY
+    screen = Screen.of(data.decode(), cols, 50)
+    answer = cli_output.classify_answer(data[mark:].decode(), LoginMode.SETUP_TOKEN, wording,
+                                        screen)
+    assert answer == TokenPrinted(tokens_for_code(run["paste"])["access_token"])
+
+
+@pytest.mark.parametrize("cols", [60, 80, 120, 200])
+def test_the_pinned_release_token_is_whole_from_the_answer_alone(cols):
+    """The old reader handed out the first line of a wrapped token as the token."""
+    data, run = recorded("2.1.332", f"setup_success_cols{cols}")
+    after = data[typed_at(run, "<code#state from the fake server>"):].decode()
+    assert cli_output.classify_answer(after, LoginMode.SETUP_TOKEN) == TokenPrinted(
+        tokens_for_code(run["paste"])["access_token"])
+
+
+TOKEN = "sk-ant-oat01-" + "Ab3_xY9-" * 11 + "Zz1abcd"  # 108 characters, like a real one
+TOKEN_HEAD = ("\x1b[2G\x1b[38;5;114m✔\x1b[4GLong-lived\x1b[15Gauthentication\x1b[30Gtoken"
+              "\x1b[36Gcreated\x1b[39m\r\r\n\r\r\n\x1b[2GYour\x1b[7GOAuth\x1b[13Gtoken\r\r\n\r\r\n")
+STORE = ("\r\r\n\x1b[2G\x1b[38;5;246mStore\x1b[8Gthis\x1b[13Gtoken\x1b[19Gsecurely.\x1b[39m"
+         "\r\r\n\r\r\n\x1b[2G\x1b[38;5;246mUse\x1b[6Gthis\x1b[11Gtoken\x1b[17Gby\x1b[20Gsetting:"
+         "\x1b[29Gexport\x1b[36GCLAUDE_CODE_OAUTH_TOKEN=<token>\x1b[39m\r\r\n")
+
+
+def token_lines(token: str, width: int, style: str = "pinned", colour: str = "38;5;220") -> str:
+    """``token`` as the CLI draws it at ``width`` columns: pieces of width-1 from
+    column 2; 2.1.332 ends each line with CR CR LF, 2.1.250–2.1.325 move down."""
+    pieces = [token[i:i + width - 1] for i in range(0, len(token), width - 1)]
+    if style == "pinned":
+        return "".join(f"\x1b[2G\x1b[{colour}m{p}\x1b[39m\r\r\n" for p in pieces)
+    return "".join(f"\r\x1b[1B \x1b[{colour}m{p}" for p in pieces) + "\x1b[39m\r\r\n"
+
+
+@pytest.mark.parametrize("style", ["pinned", "older"])
+@pytest.mark.parametrize("width", [30, 41, 60, 80, 100, 108, 110, 200, 500])  # not 109
+def test_a_token_wrapped_at_any_width_is_joined(width, style):
+    output = TOKEN_HEAD + token_lines(TOKEN, width, style) + STORE
+    screen = Screen.of(output, width, 50)
+    assert cli_output.classify_answer(output, LoginMode.SETUP_TOKEN, screen=screen) == \
+        TokenPrinted(TOKEN)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_a_token_cut_at_the_wrap_is_not_an_answer_yet(width):
+    """The first line is drawn, the rest is still coming: wait, hand out nothing."""
+    full = TOKEN_HEAD + token_lines(TOKEN, width) + STORE
+    cut = full[:full.index(TOKEN[width - 1:width + 9])]
+    assert cli_output.classify_answer(cut, LoginMode.SETUP_TOKEN,
+                                      screen=Screen.of(cut, width, 50)) is None
+
+
+def unreadable(output: str, width: int) -> None:
+    answer = cli_output.classify_answer(output, LoginMode.SETUP_TOKEN,
+                                        screen=Screen.of(output, width, 50))
+    assert answer == Failed(cli_output.TOKEN_UNREADABLE, cli_output.TOKEN_UNREADABLE)
+    assert isinstance(answer, Failed)
+    assert "sk-ant" not in answer.line
+    assert not any(TOKEN[i:i + 6] in answer.line for i in range(len(TOKEN) - 6))
+
+
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_a_token_whose_rest_is_not_under_it_fails_the_session(width):
+    lines = token_lines(TOKEN, width).split("\r\r\n")
+    # a blank line between the pieces: the rest is not joined, nor the head handed out
+    unreadable(TOKEN_HEAD + lines[0] + "\r\r\n\r\r\n" + "\r\r\n".join(lines[1:]) + STORE, width)
+    # the rest in another colour: not the token's run
+    other = token_lines(TOKEN, width).replace("38;5;220", "38;5;246", 2).replace(
+        "38;5;246", "38;5;220", 1)
+    unreadable(TOKEN_HEAD + other + STORE, width)
+
+
+def test_a_line_that_reaches_the_last_column_with_nothing_under_it_fails():
+    """At 109 columns the first 108 characters fill the line; with no continuation
+    the token may be cut, so it is not handed out."""
+    assert len(TOKEN) == 108
+    unreadable(TOKEN_HEAD + token_lines(TOKEN, 109) + STORE, 109)
+
+
+def test_the_export_line_must_agree_when_it_shows_the_token():
+    for width in (60, 80, 500):
+        export = STORE.replace("<token>", TOKEN)
+        screen = Screen.of(TOKEN_HEAD + token_lines(TOKEN, width) + export, width, 50)
+        assert cli_output.read_token(screen) == TokenPrinted(TOKEN)  # wrapped there too
+        other = TOKEN[:-1] + ("a" if TOKEN[-1] != "a" else "b")
+        unreadable(TOKEN_HEAD + token_lines(TOKEN, width) + STORE.replace("<token>", other),
+                   width)
+
+
+def test_a_shape_that_is_not_a_token_fails():
+    unreadable(TOKEN_HEAD + token_lines("sk-ant-oat01-abc$def", 80) + STORE, 80)

@@ -1,8 +1,10 @@
-"""The real, pinned Claude Code CLI driven through the broker, on both runtimes.
+"""The real Claude Code CLIs driven through the broker, on both runtimes.
 
-Real HTTP, real Celery, real Redis. The CLI has no network: locally it runs in
-its own empty network namespace (``unshare --net``), in Docker with network
-``none``; nothing is sent to any outside host. The success path is in
+Every release in ``VF_REAL_CLI`` (scripts/test.sh: those in tests/cli-versions.txt,
+the pin among them; ``make cli-drift``: one) runs on the local runtime; the pin also
+runs in login containers. Real HTTP, real Celery, real Redis. The CLI has no network:
+locally it runs in its own empty network namespace (``unshare --net``), in Docker
+with network ``none``; nothing is sent to any outside host. The success path is in
 ``test_real_cli_success.py`` (a local sign-in server the CLI is pointed at).
 """
 
@@ -15,37 +17,34 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from conftest import start_stack, stop_stack, wait_for
 from harness import cli_processes
+from real_clis import pinned_version, real_clis
 
-REAL_CLI = os.environ.get("VF_REAL_CLI", "")
+CLIS = real_clis()
 pytestmark = pytest.mark.realcli
-if not REAL_CLI:
-    pytest.skip("VF_REAL_CLI names the pinned CLI (the README's test command sets it)",
+if not CLIS:
+    pytest.skip("VF_REAL_CLI names the real CLIs (the README's test command sets it)",
                 allow_module_level=True)
 
-REPROMPTS = {
-    "abc": "That doesn't look like the full code. Copy all of it, including the # in the "
-           "middle.",
-    "https://localhost:1234/callback?code=x": "That address only works in a browser on this "
-    "machine. Open the sign-in address shown above instead, and paste the code its last page "
-    "shows.",
-    "123456": "That looks like a verification code. Enter it in your browser, on the page that "
-              "asks for it. If a page then shows a longer code, paste it here.",
-}
-RUNTIMES = ["local"] + (["docker"] if os.environ.get("VF_DOCKER_TESTS") == "1" else [])
+PLACES = [("local", cli) for cli in CLIS] + [
+    ("docker", cli) for cli in CLIS
+    if os.environ.get("VF_DOCKER_TESTS") == "1" and cli.version == pinned_version()]
+# Small bounds: the CLI answers within ~0.1 s here (no name resolves), so a session
+# still `verifying` after this long is a defect, not a slow CLI.
+QUICK = {"VF_EXCHANGE_TIMEOUT": "10", "VF_URL_TIMEOUT": "20"}
 
 
-@pytest.fixture(scope="module", params=RUNTIMES)
+@pytest.fixture(scope="module", params=PLACES, ids=[f"{r}-{c.name}" for r, c in PLACES])
 def real(request, databases, work_root):
-    if request.param == "local":
-        env, command = {}, f"unshare --net -- {REAL_CLI}"
+    runtime, cli = request.param
+    if runtime == "local":
+        env, command = dict(QUICK), f"unshare --net -- {cli.path}"
     else:
-        env = {"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": "vaporforge/login:latest",
+        env = {**QUICK, "VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": "vaporforge/login:latest",
                "VF_DOCKER_NETWORK": "none"}
         command = "claude"
-    stack = start_stack(
-        databases.allocate(), work_root, f"real-{request.param}",
+    stack = start_stack(databases.allocate(), work_root, f"real-{runtime}-{cli.name}",
                         login_command=command, extra_env=env)
-    stack.runtime = request.param
+    stack.runtime, stack.cli = runtime, cli
     yield stack
     stop_stack(stack)
 
@@ -93,7 +92,8 @@ def test_the_real_cli_publishes_its_full_sign_in_url(real, mode, host, scope):
     started = time.monotonic()
     session = real.create(mode)
     status = real.wait_state(session, "awaiting_code", timeout=60)
-    print(f"{real.runtime} {mode}: create -> awaiting_code {time.monotonic() - started:.3f} s")
+    print(f"{real.runtime} {real.cli.name} {mode}: create -> awaiting_code "
+          f"{time.monotonic() - started:.3f} s")
     assert urlsplit(status["oauth_url"]).hostname == host
     assert_sign_in_url(status["oauth_url"], scope)
     assert real.call("DELETE", session).status_code == 204
@@ -103,15 +103,32 @@ def test_the_real_cli_publishes_its_full_sign_in_url(real, mode, host, scope):
 def test_each_reprompt_returns_to_awaiting_code_and_a_second_paste_still_works(real, mode):
     session = real.create(mode)
     first = real.wait_state(session, "awaiting_code", timeout=60)["oauth_url"]
-    for pasted, sentence in REPROMPTS.items():
+    for pasted, sentence in real.cli.refusals().items():
         assert real.call("POST", session, "/code", json={"code": pasted}).status_code == 202
         status = real.wait_state(session, "awaiting_code", "failed", timeout=30)
-        assert status["state"] == "awaiting_code"
+        assert status["state"] == "awaiting_code", status
         assert status["error"] == {"code": "invalid_code", "message": sentence}
         assert status["oauth_url"] == first  # same CLI, same PKCE challenge
     real.call("POST", session, "/code", json={"code": "well-formed-code#state"})
     status = real.wait_state(session, "failed", timeout=45)
     assert status["error"]["code"] == "exchange_failed"
+    assert status["error"]["message"].startswith(real.cli.failure_label)
+
+
+def test_a_refused_setup_token_paste_returns_to_awaiting_code_and_the_next_is_read(real):
+    """2.1.332 shows the refusal under its input box; 2.1.250–2.1.325 show it as an
+    ``OAuth error`` and want Enter before the next paste."""
+    session = real.create("setup-token")
+    first = real.wait_state(session, "awaiting_code", timeout=60)["oauth_url"]
+    assert real.call("POST", session, "/code", json={"code": "abc"}).status_code == 202
+    status = real.wait_state(session, "awaiting_code", "failed", timeout=30)
+    assert status["state"] == "awaiting_code", status
+    assert status["error"] == {"code": "invalid_code", "message": real.cli.refusals()["abc"]}
+    assert status["oauth_url"] == first
+    real.call("POST", session, "/code", json={"code": "AbCdEfGh12345678#state-xyz"})
+    status = real.wait_state(session, "failed", timeout=45)
+    assert status["error"]["code"] == "exchange_failed"
+    assert status["error"]["message"].startswith(real.cli.setup_token_offline)
 
 
 @pytest.mark.parametrize("mode", ["oauth", "console", "setup-token"])
@@ -122,13 +139,13 @@ def test_a_code_the_sign_in_service_cannot_take_fails_in_bounded_time(real, mode
     real.call("POST", session, "/code", json={"code": "AbCdEfGh12345678#state-xyz"})
     status = real.wait_state(session, "failed", timeout=60)
     elapsed = time.monotonic() - started
-    print(f"{real.runtime} {mode}: code -> failed {elapsed:.3f} s: {status['error']}")
+    print(f"{real.runtime} {real.cli.name} {mode}: code -> failed {elapsed:.3f} s: "
+          f"{status['error']}")
     assert status["error"]["code"] == "exchange_failed"
     message = status["error"]["message"]
     if mode == "setup-token":
-        assert message.startswith("OAuth error: Couldn't get an answer from the sign-in service")
+        assert message.startswith(real.cli.setup_token_offline)
     else:
-        assert message.startswith("Couldn't log in: ")
+        assert message.startswith(real.cli.failure_label)
         assert "platform.claude.com" in message or "EAI_AGAIN" in message
-    assert elapsed < 50  # the CLI's own exchange timeout is 30 s
     wait_for(lambda: not cli_processes("claude-code"), timeout=15, what="the CLI to end")

@@ -1,4 +1,7 @@
-"""The whole success path with the real CLI, through the broker (local runtime).
+"""The whole success path with the real CLIs, through the broker (local runtime).
+
+Every release in ``VF_REAL_CLI`` (see tests/real_clis.py) on the local runtime; the
+pinned one in login containers too.
 
 The CLI runs inside a private network+mount namespace (tests/netns_run.sh) that
 has only loopback, where the sign-in hosts resolve to 127.0.0.1 and
@@ -22,11 +25,12 @@ from pathlib import Path
 import pytest
 from conftest import start_stack, stop_stack, wait_for
 from fake_oauth_server import tokens_for_code
+from real_clis import pinned_version, real_clis
 
-REAL_CLI = os.environ.get("VF_REAL_CLI", "")
+CLIS = real_clis()
 pytestmark = pytest.mark.realcli
-if not REAL_CLI:
-    pytest.skip("VF_REAL_CLI names the pinned CLI (the README's test command sets it)",
+if not CLIS:
+    pytest.skip("VF_REAL_CLI names the real CLIs (the README's test command sets it)",
                 allow_module_level=True)
 if os.geteuid() != 0 or not shutil.which("nsenter"):
     pytest.skip("needs root and nsenter for a test network namespace", allow_module_level=True)
@@ -65,15 +69,18 @@ def sign_in_namespace(tmp_path_factory):
     holder.wait(10)
 
 
-@pytest.fixture(scope="module")
-def real_ok(databases, work_root, sign_in_namespace):
+@pytest.fixture(scope="module", params=CLIS, ids=[cli.name for cli in CLIS])
+def real_ok(request, databases, work_root, sign_in_namespace):
     pid, folder = sign_in_namespace
     ca = folder / "certs" / "ca.pem"
+    cli = request.param
     stack = start_stack(
-        databases.allocate(), work_root, "real-ok",
-        login_command=f"nsenter --target {pid} --net --mount -- {REAL_CLI}",
+        databases.allocate(), work_root, f"real-ok-{cli.name}",
+        login_command=f"nsenter --target {pid} --net --mount -- {cli.path}",
         extra_env={"VF_LOGIN_ENV": f"NODE_EXTRA_CA_CERTS={ca} "
-                                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"})
+                                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+                   "VF_EXCHANGE_TIMEOUT": "15"})
+    stack.cli = cli
     stack.browse = lambda url: subprocess.run(
         ["nsenter", "--target", str(pid), "--net", "--mount", "--", sys.executable, "-c",
          BROWSER, url, str(ca)], capture_output=True, text=True, check=True,
@@ -135,14 +142,16 @@ def test_a_code_the_service_rejects_fails_with_the_clis_reason(real_ok):
     real_ok.call("POST", session, "/code", json={"code": "bad-code-0123456789#state"})
     status = real_ok.wait_state(session, "failed", timeout=60)
     assert status["error"]["code"] == "exchange_failed"
-    assert status["error"]["message"].startswith("Couldn't log in: ")
+    assert status["error"]["message"].startswith(real_ok.cli.failure_label)
 
 
 # -- the same, in login containers ------------------------------------------------
 SIGN_IN_HOSTS = ("claude.com", "claude.ai", "platform.claude.com", "api.anthropic.com")
 CA_IN_IMAGE = "/etc/vaporforge-test-ca.pem"
-docker_only = pytest.mark.skipif(os.environ.get("VF_DOCKER_TESTS") != "1",
-                                 reason="VF_DOCKER_TESTS=1 runs the Docker tests")
+docker_only = pytest.mark.skipif(
+    os.environ.get("VF_DOCKER_TESTS") != "1"
+    or all(cli.version != pinned_version() for cli in CLIS),
+    reason="VF_DOCKER_TESTS=1 and the pinned CLI run the Docker tests (the image has the pin)")
 
 
 @pytest.fixture(scope="module")

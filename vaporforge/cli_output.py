@@ -2,6 +2,9 @@
 
 The OSC 8 hyperlink target is the only source of the sign-in URL: the visible
 text can be cut or wrapped by the terminal, so it is never joined by guesswork.
+What the CLI's sentences are is data (:mod:`vaporforge.cli_wording`, one row per
+range of releases); this module only knows how to look for them. A setup-token
+token is read from a screen model (:mod:`vaporforge.screen`), whole or not at all.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from vaporforge.cli_wording import ANY, Wording
+from vaporforge.screen import Screen
 from vaporforge.states import LoginMode
 
 ALLOWED_HOSTS = frozenset({"claude.ai", "claude.com", "platform.claude.com"})
@@ -23,19 +28,13 @@ _CURSOR_GAP = re.compile(r"\x1b\[\d*[GC]")
 _CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _OTHER_ESC = re.compile(r"\x1b[78=>c]|\x1b[()][0-9A-Za-z]")
 
-AUTH_PROMPT = "Paste code here if prompted >"
-TUI_PROMPT = "Paste code here if prompted"
-TUI_BOX_BOTTOM = "╰"
+AUTH_PROMPT = "Paste code here if prompted >"  # the pinned release's (tests split on it)
 SIGNING_IN = "Signing in…"
-LOGIN_SUCCESSFUL = "Login successful"
-TOKEN_CREATED = "Long-lived authentication token created"
-TOKEN_STORE_HINT = "Store this token securely"
-
+# A whole setup-token token, and anything that starts like one.
 _TOKEN = re.compile(r"sk-ant-oat01-[A-Za-z0-9_\-]+")
-_COULDNT = re.compile(r"Couldn't log in: ([^\r\n]*)")
-_LOGIN_FAILED = re.compile(r"Login failed: ([^\r\n]*)")
-_OAUTH_ERROR = re.compile(r"OAuth error: ([^\r\n]*)")
-_START_ERROR = re.compile(r"Claude Code could not start: ([^\r\n]*)")
+_TOKEN_START = "sk-ant-"
+TOKEN_UNREADABLE = ("The CLI printed a token that could not be read whole, so none of it "
+                    "was kept. Start a new login.")
 
 
 def osc8_targets(raw: str) -> list[str]:
@@ -96,24 +95,39 @@ def sign_in_url(raw: str, extra_hosts: frozenset[str] = frozenset()
     return None, refused
 
 
-def prompt_ready(raw: str, mode: LoginMode) -> bool:
+def _flat(text: str) -> str:
+    """``text`` with every run of whitespace as one space (wrapped lines join up)."""
+    return " ".join(text.split())
+
+
+def prompt_ready(raw: str, mode: LoginMode, wording: Wording = ANY) -> bool:
     """True once the CLI can take a pasted code without losing a keystroke."""
-    text = screen_text(raw)
+    text = _flat(screen_text(raw))
     if mode is LoginMode.SETUP_TOKEN:
-        at = text.rfind(TUI_PROMPT)
-        return at >= 0 and TUI_BOX_BOTTOM in text[at:]
-    return AUTH_PROMPT in text
+        for prompt, then in wording.tui_ready:
+            at = text.rfind(prompt)
+            if at >= 0 and then in text[at + len(prompt):]:
+                return True
+        return False
+    return any(prompt in text for prompt in wording.auth_prompts)
 
 
-def prompt_shown(raw: str, mode: LoginMode) -> bool:
+def prompt_shown(raw: str, mode: LoginMode, wording: Wording = ANY) -> bool:
     """The prompt's words are on screen (the TUI's input box may still be coming)."""
-    return (TUI_PROMPT if mode is LoginMode.SETUP_TOKEN else AUTH_PROMPT) in screen_text(raw)
+    text = _flat(screen_text(raw))
+    prompts = ([p for p, _ in wording.tui_ready] if mode is LoginMode.SETUP_TOKEN
+               else wording.auth_prompts)
+    return any(prompt in text for prompt in prompts)
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """The CLI refused the pasted text and asks again; ``sentence`` is its own."""
+    """The CLI refused the pasted text and reads another; ``sentence`` is its own.
+
+    ``enter_to_retry``: the TUI shows the refusal as an error and takes another
+    paste only after Enter."""
     sentence: str
+    enter_to_retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,50 +144,114 @@ class Failed:
 
 @dataclass(frozen=True)
 class TokenPrinted:
-    """``setup-token`` printed its long-lived token."""
+    """``setup-token`` printed its long-lived token, read whole."""
     token: str
 
 
 @dataclass(frozen=True)
 class LoggedIn:
-    """``auth login`` said ``Login successful.``; the credentials file is next."""
+    """``auth login`` said it logged in; the credentials file is next."""
 
 
 Answer = Rejected | Failed | TokenPrinted | LoggedIn
 
 
-def _last_sentence(text: str) -> str:
+def _last_sentence(text: str, prompts: tuple[str, ...]) -> str:
     lines = [line.strip() for line in text.replace("\r", "\n").split("\n")]
-    lines = [line for line in lines if line and not line.startswith(TUI_PROMPT)]
+    lines = [line for line in lines if line and not line.startswith(prompts)]
     return lines[-1] if lines else "The CLI asked for the code again."
 
 
-def classify_answer(raw: str, mode: LoginMode) -> Answer | None:
+def classify_answer(raw: str, mode: LoginMode, wording: Wording = ANY,
+                    screen: Screen | None = None) -> Answer | None:
     """Read the CLI's output since a code was typed (echo included).
 
-    Returns None while the answer is not complete yet.
+    ``screen`` is the CLI's whole output so far on a screen of its PTY's size;
+    setup-token's token is read there (without it, ``raw`` alone is rendered on a
+    500-column screen). Returns None while the answer is not complete yet.
     """
     text = screen_text(raw)
-    for pattern in (_COULDNT, _LOGIN_FAILED, _OAUTH_ERROR, _START_ERROR):
-        found = pattern.search(text)
+    flat = _flat(text)
+    for sentence in wording.refusals:
+        if sentence.rstrip(".") in flat:
+            if mode is LoginMode.SETUP_TOKEN and sentence in wording.enter_after:
+                if not any(hint in flat for hint in wording.retry_hints):
+                    return None  # the retry hint is still coming
+                return Rejected(sentence, enter_to_retry=True)
+            return Rejected(sentence)
+    if wording.failure_labels:
+        labels = "|".join(re.escape(label) for label in wording.failure_labels)
+        found = re.search(rf"({labels}): ([^\r\n]*)", text)
         if found:
-            reason = found.group(1).split("Press Enter to retry")[0].strip()
-            reason = reason or "The CLI gave no reason."
-            label = found.group(0).split(":", 1)[0]
-            return Failed(reason, f"{label}: {reason}")
+            reason = found.group(2)
+            for hint in wording.retry_hints:
+                reason = reason.split(hint)[0]
+            reason = reason.strip() or "The CLI gave no reason."
+            return Failed(reason, f"{found.group(1)}: {reason}")
     if mode is LoginMode.SETUP_TOKEN:
-        token = _TOKEN.search(text)
-        if token and TOKEN_STORE_HINT in text[token.end():]:
-            return TokenPrinted(token.group(0))
-        return None
-    # auth login: the echo line ends at the first newline; a fresh prompt after
-    # it means the CLI refused the text and wants another paste.
-    _, _, after_echo = text.partition("\n")
-    at = after_echo.find(AUTH_PROMPT)
-    if at >= 0 and SIGNING_IN not in after_echo[:at]:
-        return Rejected(_last_sentence(after_echo[:at]))
-    if SIGNING_IN in after_echo and LOGIN_SUCCESSFUL in after_echo:
+        return read_token(screen if screen is not None else Screen.of(raw), wording)
+    if any(words in flat for words in wording.logged_in):
         return LoggedIn()
+    # A sentence no row knows yet: the pinned release echoes the paste, then
+    # answers and asks again with a fresh prompt.
+    _, _, after_echo = text.partition("\n")
+    for prompt in wording.auth_prompts:
+        at = after_echo.find(prompt)
+        if at >= 0 and SIGNING_IN not in after_echo[:at]:
+            return Rejected(_last_sentence(after_echo[:at], wording.auth_prompts))
+    return None
+
+
+def read_token(screen: Screen, wording: Wording = ANY) -> TokenPrinted | Failed | None:
+    """setup-token's token: the lines under its heading, joined.
+
+    The token's lines are the first run of non-blank lines without spaces below
+    the heading. None until the sentence under the token is drawn. A token that
+    does not read as one whole, consistent credential is a :class:`Failed` whose
+    message holds none of it: a claim gets the whole token or nothing. (So a
+    token that exactly fills a line of the screen fails too: at the broker's 500
+    columns that cannot happen.)
+    """
+    lines, cells = screen.lines(), screen.cells()
+    heads = [i for i, line in enumerate(lines) if any(h in line for h in wording.token_headings)]
+    if not heads:
+        return None
+    start = next((i for i in range(heads[-1] + 1, len(lines)) if lines[i].strip()), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start, len(lines)) if len(lines[i].split()) != 1), len(lines))
+    if not any(words in _flat(" ".join(lines[end:])) for words in wording.token_after):
+        return None  # still drawing (or the CLI said something else: the caller waits)
+    block = [line.strip() for line in lines[start:end]]
+    token = "".join(block)
+    colours = {colour for row in cells[start:end] for char, colour in row if char.strip()}
+    stray = any(colour in wording.token_colours and char.strip()
+                for row in cells[heads[-1]:start] + cells[end:] for char, colour in row)
+    widths = [len(line) for line in block]
+    # A last line that reaches the screen's last column may go on below: unsure.
+    at_edge = len(lines[end - 1]) >= screen.cols
+    consistent = not at_edge and (
+        _TOKEN.fullmatch(token) is not None
+        and len(colours) == 1 and not stray  # one run of cells, nothing of it elsewhere
+        # a wrapped token fills each line but its last to the same width
+        and all(width == widths[0] for width in widths[:-1]) and widths[-1] <= widths[0]
+        and _export_token(lines, wording) in (None, token))
+    return TokenPrinted(token) if consistent else Failed(TOKEN_UNREADABLE, TOKEN_UNREADABLE)
+
+
+def _export_token(lines: list[str], wording: Wording) -> str | None:
+    """The token in ``export CLAUDE_CODE_OAUTH_TOKEN=…`` (joined when wrapped), or
+    None when that line shows a placeholder (2.1.250–2.1.332 print ``<token>``)."""
+    for i, line in enumerate(lines):
+        for label in wording.export_labels:
+            if label in line:
+                rest = [line.split(label, 1)[1].strip()]
+                for more in lines[i + 1:]:
+                    if not more.strip():
+                        break
+                    rest.append(more.strip())
+                value = "".join(rest)
+                return value if value.startswith(_TOKEN_START) else None
     return None
 
 

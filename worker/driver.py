@@ -1,8 +1,9 @@
 """LoginDriver: talks to one CLI process through a pexpect child.
 
 The only module that reads from or writes to the CLI. All judgement about what
-the output means lives in :mod:`vaporforge.cli_output`; this module only moves
-bytes and keeps time.
+the output means lives in :mod:`vaporforge.cli_output` (with the sentences of the
+CLI's release from :mod:`vaporforge.cli_wording`); this module only moves bytes,
+keeps a screen model of the PTY, and keeps time.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
-from vaporforge import cli_output
-from vaporforge.cli_output import Answer, LoggedIn
+from vaporforge import cli_output, defaults
+from vaporforge.cli_output import Answer, LoggedIn, Rejected
+from vaporforge.cli_wording import Wording, for_version
 from vaporforge.errors import ErrorCode, LoginFailed, SessionEnded
 from vaporforge.redact import redact
+from vaporforge.screen import Screen
 from vaporforge.states import LoginMode
 
 _READ_SIZE = 65536
@@ -38,11 +41,19 @@ class LoginDriver:
     def __init__(self, child: SpawnBase, mode: LoginMode,
                  clock: Callable[[], float] = time.monotonic,
                  extra_hosts: frozenset[str] = frozenset(),
-                 ended: Callable[[], bool] = lambda: False) -> None:
+                 ended: Callable[[], bool] = lambda: False,
+                 cli_version: str | None = None, wording: Wording | None = None,
+                 cols: int = defaults.PTY_COLUMNS, rows: int = defaults.PTY_ROWS) -> None:
         """``ended`` says whether the session ended elsewhere (cancel, expiry); it is
-        asked about twice a second while the driver waits on the CLI."""
+        asked about twice a second while the driver waits on the CLI.
+
+        ``cli_version`` is ``claude --version``'s output; it picks the sentences the
+        output is read with (``wording`` gives them directly; with neither, every
+        known release's sentences are accepted). ``cols``/``rows``: the PTY's size."""
         self.child = child
         self.mode = mode
+        self.wording = wording or for_version(cli_version)
+        self.screen = Screen(cols, rows)
         self.extra_hosts = extra_hosts
         self._ended = ended
         self._asked = clock()
@@ -56,7 +67,9 @@ class LoginDriver:
         if self.eof:
             return False
         try:
-            self.output += self.child.read_nonblocking(_READ_SIZE, timeout=max(timeout, 0))
+            chunk = self.child.read_nonblocking(_READ_SIZE, timeout=max(timeout, 0))
+            self.output += chunk
+            self.screen.feed(chunk)
             self._last_output = self.clock()
         except pexpect.TIMEOUT:
             pass
@@ -91,9 +104,7 @@ class LoginDriver:
         deadline = self.clock() + timeout
         while True:
             url, refused = cli_output.sign_in_url(self.output, self.extra_hosts)
-            ready = cli_output.prompt_ready(self.output, self.mode) or (
-                self.clock() - self._last_output >= _QUIET
-                and cli_output.prompt_shown(self.output, self.mode))
+            ready = self._prompt_ready(self.output)
             if url and ready:
                 return url
             if ready and not url:
@@ -108,6 +119,15 @@ class LoginDriver:
                                   f"The CLI showed no sign-in address within {timeout:g} s.")
             if not self._read(min(remaining, _READ_SLICE)):
                 raise self.exited_error()
+
+    def _prompt_ready(self, output: str) -> bool:
+        return cli_output.prompt_ready(output, self.mode, self.wording) or (
+            self.clock() - self._last_output >= _QUIET
+            and cli_output.prompt_shown(output, self.mode, self.wording))
+
+    def _answer(self, mark: int) -> Answer | None:
+        return cli_output.classify_answer(self.output[mark:], self.mode, self.wording,
+                                          self.screen)
 
     def alive(self) -> bool:
         """Drain pending output without waiting; False once the CLI has ended."""
@@ -129,9 +149,11 @@ class LoginDriver:
                     break
         self.child.send("\r")
         while True:
-            answer = cli_output.classify_answer(self.output[mark:], self.mode)
+            answer = self._answer(mark)
             if isinstance(answer, LoggedIn):
                 return self._exit_after_success()
+            if isinstance(answer, Rejected) and answer.enter_to_retry:
+                return self._retry(answer, deadline)
             if answer is not None:
                 return answer
             remaining = deadline - self.clock()
@@ -141,10 +163,24 @@ class LoginDriver:
                 raise LoginFailed(ErrorCode.TIMEOUT,
                                   f"The CLI did not answer within {timeout:g} s.")
             if not self._read(min(remaining, _READ_SLICE)):
-                answer = cli_output.classify_answer(self.output[mark:], self.mode)
+                answer = self._answer(mark)
                 if answer is None or isinstance(answer, LoggedIn):
                     return Exited(self.exit_status())
                 return answer
+
+    def _retry(self, answer: Rejected, deadline: float) -> Rejected:
+        """The TUI showed a refusal as an error: Enter, then wait until it takes a
+        paste again (releases up to 2.1.325 redraw the same sign-in URL)."""
+        mark = len(self.output)
+        self.child.send("\r")
+        while not self._prompt_ready(self.output[mark:]):
+            if self._session_ended():
+                raise SessionEnded("The session ended while the CLI was signing in.")
+            if self.clock() >= deadline:
+                raise LoginFailed(ErrorCode.TIMEOUT, "The CLI did not ask for the code again.")
+            if not self._read(min(deadline - self.clock(), _READ_SLICE)):
+                raise self.exited_error()
+        return answer
 
     def _exit_after_success(self) -> Exited:
         """The CLI said it logged in: give it a moment to exit, for its status."""

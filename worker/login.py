@@ -54,6 +54,8 @@ class LoginContext:
     heartbeats: Heartbeats
     shutting_down: threading.Event
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    cli_version: str = ""
+    """``claude --version`` as probed at start; picks the CLI's wording (empty: any)."""
 
 
 def spawn_spec(settings: Settings, mode: LoginMode) -> SpawnSpec:
@@ -94,6 +96,7 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
         starting = [True]
         driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, record.mode)), record.mode,
                              extra_hosts=ctx.settings.extra_sign_in_hosts,
+                             cli_version=ctx.cli_version,
                              ended=lambda: _ended(store, session_id) or (
                                  starting[0] and ctx.shutting_down.is_set()))
         taken = time.monotonic()

@@ -118,7 +118,7 @@ class WorkerProcess:
                 version = "unavailable"
             log.info("login CLI on %s runtime: %s", ctx.runtime.name, version)
             if version != "unavailable":
-                self._version = version
+                self._version = ctx.cli_version = version
         ctx.store.report_cli_version(ctx.runtime.name, version)
         reaper.sweep(ctx.store, ctx.runtime, self.metrics,
                      keep=self.warm.local_ids() if self.warm else set())

@@ -103,6 +103,7 @@ class WarmPool:
             ended: list[Callable[[], bool]] = [ctx.shutting_down.is_set]
             driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, mode)), mode,
                                  extra_hosts=ctx.settings.extra_sign_in_hosts,
+                                 cli_version=ctx.cli_version,
                                  ended=lambda: ended[0]())
             url = driver.read_url(ctx.settings.url_timeout)
             session_id = self._offer_and_wait(entry_id, mode, url, driver)
