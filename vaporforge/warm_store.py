@@ -64,8 +64,17 @@ class WarmStore:
         return {mode.value: int(size) for mode, size in zip(LoginMode, sizes, strict=True)}
 
     def place_ids(self) -> set[str]:
-        """Every warm entry still offered (its place must not be reaped)."""
+        """Every warm entry still offered by a live worker (its place must not be
+        reaped); entries whose key lapsed (their worker died) are dropped."""
         found: set[str] = set()
         for mode in LoginMode:
-            found.update(self.redis.zrange(self._pool(mode), 0, -1))
+            ids = list(self.redis.zrange(self._pool(mode), 0, -1))
+            with self.redis.pipeline(transaction=False) as pipe:
+                for entry_id in ids:
+                    pipe.exists(self._entry(entry_id))
+                alive = pipe.execute()
+            dead = [entry_id for entry_id, ok in zip(ids, alive, strict=True) if not ok]
+            if dead:
+                self.redis.zrem(self._pool(mode), *dead)
+            found.update(entry_id for entry_id, ok in zip(ids, alive, strict=True) if ok)
         return found
