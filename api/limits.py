@@ -58,14 +58,16 @@ def client_network() -> str:
 class SessionLimits:
     def __init__(self, limiter: Limiter, settings: Settings) -> None:
         self.limiter = limiter
+        self.prefix = f"{settings.key_prefix}:limit"
         self.items = {LimitKind.POLL: parse(settings.poll_rate),
                       LimitKind.ACTION: parse(settings.action_rate),
                       LimitKind.PROBE: parse(settings.probe_rate)}
 
     def hit(self, kind: LimitKind, identity: str) -> None:
         item = self.items[kind]
-        if not self.limiter.limiter.hit(item, kind.value, identity):
-            stats = self.limiter.limiter.get_window_stats(item, kind.value, identity)
+        if not self.limiter.limiter.hit(item, self.prefix, kind.value, identity):
+            stats = self.limiter.limiter.get_window_stats(item, self.prefix, kind.value,
+                                                          identity)
             raise RateLimited(item, stats.reset_time)
 
 

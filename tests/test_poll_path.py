@@ -1,0 +1,44 @@
+"""The poll path's cost in Redis: one read of the session (record, heartbeat and
+payload together) and one rate-limit step, nothing else."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+
+
+def commands_during(url: str, action) -> list[str]:
+    seen: list[str] = []
+    ready, marker = threading.Event(), "vf-monitor-end"
+
+    def listen() -> None:
+        with redis.Redis.from_url(url).monitor() as monitor:
+            ready.set()
+            for command in monitor.listen():
+                if marker in command["command"]:
+                    return
+                seen.append(command["command"])
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    ready.wait(5)
+    time.sleep(0.1)  # MONITOR is registered once its first reply came back
+    action()
+    redis.Redis.from_url(url).get(marker)
+    thread.join(5)
+    return seen
+
+
+def test_a_poll_is_two_round_trips(api):
+    session = api.waiting()
+    api.status(session)  # scripts loaded
+    seen = commands_during(api.settings.redis_url, lambda: api.status(session))
+    # MONITOR also shows the commands a script runs; the round trips are its calls.
+    round_trips = [c for c in seen if c.split()[0].upper() in ("EVALSHA", "EVAL")]
+    others = [c for c in seen if not c.startswith(("EVALSHA", "EVAL", "HGETALL", "EXISTS", "HELLO",
+                                                   "incrby", "INCRBY", "expire", "EXPIRE"))]
+    assert len(round_trips) == 2, seen
+    assert others == [], others
+    assert any(":limit" in c for c in round_trips)  # the limit lives under VF_KEY_PREFIX
