@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from real_clis import OLD_REFUSAL, PINNED_REFUSALS
 
 from vaporforge import cli_output, cli_wording
 from vaporforge.cli_output import Failed, LoggedIn, Rejected
@@ -20,16 +21,7 @@ from vaporforge.screen import Screen
 from vaporforge.states import LoginMode
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
-OLD_REFUSAL = "Invalid code. Please make sure the full code was copied."
-PINNED = {
-    "abc": "That doesn't look like the full code. Copy all of it, including the # in the "
-           "middle.",
-    "https://localhost:1234/callback?code=x": "That address only works in a browser on this "
-    "machine. Open the sign-in address shown above instead, and paste the code its last page "
-    "shows.",
-    "123456": "That looks like a verification code. Enter it in your browser, on the page that "
-              "asks for it. If a page then shows a longer code, paste it here.",
-}
+PINNED = PINNED_REFUSALS
 # What each release answers to a paste, as recorded (2.1.250 and 2.1.300 through
 # 2.1.325 refuse every malformed paste with one sentence and print no prompt again).
 REFUSALS = {"2.1.250": dict.fromkeys(PINNED, OLD_REFUSAL),
