@@ -1,0 +1,168 @@
+"""Figure 1: time to URL, through the broker and for the bare CLI, in one run.
+
+Broker: ``POST /api/auth/sessions`` until ``GET`` shows ``awaiting_code``
+(polled every 5 ms over one keep-alive connection), through gunicorn, Celery and
+Redis. Bare (the ceiling): the same command spawned in a 500-column PTY and
+timed until its OSC 8 sign-in URL and its code prompt are on screen, behind the
+same wrapper: the real CLI locally under ``unshare --net`` (an empty network
+namespace, as the broker's tests run it), and in Docker a ``docker run -it
+--network none`` with the runtime's hardening flags. Bare and broker runs
+alternate, so both see the same machine load. Nothing reaches the internet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import pexpect
+
+from bench.common import SIMULATOR, Client, Lab, Options, ratio, summary, wait_for
+from vaporforge import cli_output
+from vaporforge.states import LoginMode
+from worker.login import BASE_ENV
+
+SIM_IN_IMAGE = "python3 /opt/vaporforge/cli_simulator.py"
+HARDENING = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+             "--tmpfs", "/home/login:rw,noexec,nosuid,nodev,size=32m,mode=0700,uid=10001,"
+             "gid=10001", "--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=16m,mode=1777",
+             "--memory", "512m", "--cpus", "1", "--pids-limit", "128", "--log-driver", "none"]
+
+
+@dataclass
+class Setup:
+    """One broker stack (a runtime and a CLI) and its bare counterpart."""
+
+    name: str
+    runtime: str
+    cli: str
+    login_command: str
+    modes: list[LoginMode]
+    env: dict[str, str] = field(default_factory=dict)
+    image: str = ""
+
+    def bare_argv(self, mode: LoginMode, container: str) -> list[str]:
+        argv = [*self.login_command.split(), *mode.cli_args]
+        if self.runtime == "local":
+            return argv
+        env_flags = [f for k, v in BASE_ENV.items() for f in ("-e", f"{k}={v}")]
+        return ["docker", "run", "--rm", "-it", "--name", container, "--network", "none",
+                "--label", "vaporforge.bench=1", *HARDENING, *env_flags, self.image, *argv]
+
+
+def setups(opts: Options) -> list[Setup]:
+    real = [LoginMode.OAUTH, LoginMode.SETUP_TOKEN]
+    found = [Setup("simulator, local", "local", "simulator", f"{sys.executable} {SIMULATOR}",
+                   [LoginMode.OAUTH])]
+    if opts.real_cli:
+        found.append(Setup("real CLI, local", "local", "real",
+                           f"unshare --net -- {opts.real_cli}", real))
+    if opts.docker:
+        docker_env = {"VF_RUNTIME": "docker", "VF_DOCKER_NETWORK": "none"}
+        found.append(Setup("simulator, Docker", "docker", "simulator", SIM_IN_IMAGE,
+                           [LoginMode.OAUTH],
+                           {**docker_env, "VF_LOGIN_IMAGE": "vaporforge/login-test:latest"},
+                           "vaporforge/login-test:latest"))
+        if opts.real_cli:
+            found.append(Setup("real CLI, Docker", "docker", "real", "claude", real,
+                               {**docker_env, "VF_LOGIN_IMAGE": "vaporforge/login:latest"},
+                               "vaporforge/login:latest"))
+    return found
+
+
+def bare_once(setup: Setup, mode: LoginMode) -> float:
+    home = tempfile.mkdtemp(prefix="vf-bench-home-")
+    env = {"PATH": os.environ["PATH"], "HOME": home, **BASE_ENV}
+    if setup.runtime == "docker":
+        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    container = f"vf-bench-{uuid.uuid4().hex[:12]}"
+    argv = setup.bare_argv(mode, container)
+    started = time.perf_counter()
+    child = pexpect.spawn(argv[0], argv[1:], env=env, cwd=home, dimensions=(50, 500),
+                          encoding="utf-8", codec_errors="replace")
+    output = ""
+    try:
+        deadline = started + 60
+        while not (cli_output.sign_in_url(output)[0] and cli_output.prompt_ready(output, mode)):
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"bare {setup.name}: no URL and prompt within 60 s")
+            output += child.read_nonblocking(65536, timeout=30)
+        return time.perf_counter() - started
+    finally:
+        child.close(force=True)
+        if setup.runtime == "docker":
+            remove_container(container)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(home)
+
+
+def remove_container(name: str) -> None:
+    client = docker.DockerClient(os.environ["DOCKER_HOST"], timeout=30)
+    try:
+        client.api.remove_container(name, force=True)
+    except docker.errors.NotFound:
+        pass
+    finally:
+        client.close()
+
+
+def login_containers() -> int:
+    client = docker.DockerClient(os.environ["DOCKER_HOST"], timeout=30)
+    try:
+        return len(client.api.containers(all=True, filters={"label": "vaporforge.session"}))
+    finally:
+        client.close()
+
+
+def broker_once(client: Client, setup: Setup, mode: LoginMode) -> float:
+    started = time.perf_counter()
+    session = client.create(mode.value)
+    client.wait_state(session, ("awaiting_code",), interval=0.005)
+    elapsed = time.perf_counter() - started
+    client.call("DELETE", session)
+    # The next run starts once this CLI (or container) is gone.
+    if setup.runtime == "local":
+        wait_for(lambda: not any(client.stack.work_dir.iterdir()), timeout=20,
+                 interval=0.01, what="the login HOME to go")
+    else:
+        wait_for(lambda: login_containers() == 0, timeout=30, interval=0.05,
+                 what="the login container to go")
+    return elapsed
+
+
+def run(lab: Lab, opts: Options) -> dict[str, Any]:
+    runs = opts.pick(10, 3)
+    rows: list[dict[str, Any]] = []
+    for setup in setups(opts):
+        with lab.stack(f"url-{setup.runtime}-{setup.cli}", db=6,
+                       login_command=setup.login_command, env=setup.env) as stack:
+            client = Client(stack)
+            for mode in setup.modes:
+                bare_once(setup, mode)  # warm-up: page cache, image layers, imports
+                broker_once(client, setup, mode)
+                bare, broker = [], []
+                for _ in range(runs):
+                    bare.append(bare_once(setup, mode))
+                    broker.append(broker_once(client, setup, mode))
+                row = {"setup": setup.name, "runtime": setup.runtime, "cli": setup.cli,
+                       "mode": mode.value, "bare": summary(bare), "broker": summary(broker)}
+                row["ratio_p50"] = ratio(row["broker"]["p50_ms"], row["bare"]["p50_ms"])
+                row["ratio_p95"] = ratio(row["broker"]["p95_ms"], row["bare"]["p95_ms"])
+                row["added_p50_ms"] = round(row["broker"]["p50_ms"] - row["bare"]["p50_ms"], 1)
+                rows.append(row)
+                print(f"  url {setup.name} {mode.value}: bare p50 {row['bare']['p50_ms']} ms, "
+                      f"broker p50 {row['broker']['p50_ms']} ms", flush=True)
+    if not opts.real_cli:
+        opts.notes.append("figure 1: no real CLI (pass --real-cli or install the pinned one)")
+    if not opts.docker:
+        opts.notes.append("figure 1: no Docker engine with the login images; Docker rows "
+                          "skipped")
+    return {"runs": runs, "poll_interval_ms": 5, "rows": rows}
