@@ -36,8 +36,6 @@ from harness import (  # noqa: E402
     cli_processes,
     free_port,
     start_redis,
-    start_stack,
-    stop_stack,
     wait_for,
 )
 
@@ -102,59 +100,24 @@ def machine() -> dict[str, Any]:
                        "gunicorn": [str(BIN / "gunicorn"), "--version"]}.items():
         with contextlib.suppress(OSError):
             out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            versions[name] = (out.stdout + out.stderr).strip().splitlines()[0][:120]
+            text = (out.stdout + out.stderr).strip()
+            found = re.search(r"(\d+\.\d+\.\d+)", text)
+            versions[name] = f"{name} {found.group(1) if found else text[:40]}"
     return {"nproc": os.cpu_count(), "cpu_model": _first(r"^model name\s*:\s*(.*)$", cpuinfo),
             "memory_gib": round(int(_first(r"^MemTotal:\s*(\d+)", meminfo)) / 2**20, 1),
             "kernel": platform.release(), "python": platform.python_version(),
             "loadavg_start": os.getloadavg(), **versions}
 
 
-# -- process memory ------------------------------------------------------------------
-def memory_kib(pid: int) -> dict[str, int]:
-    """RSS, PSS and USS (private clean + dirty) of one process, in KiB."""
-    fields: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, _, rest = line.partition(":")
-        fields[name] = int(rest.split()[0])
-    return {"rss": fields.get("Rss", 0), "pss": fields.get("Pss", 0),
-            "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid``."""
-    parents: dict[int, int] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
-
-
-def tree_memory_kib(pids: list[int]) -> dict[str, int]:
-    total = {"rss": 0, "pss": 0, "uss": 0}
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for name, value in memory_kib(pid).items():
-                total[name] += value
-    return total
-
-
 # -- processes -----------------------------------------------------------------------
 class Lab:
-    """One redis-server and a scratch folder for the whole run; stacks started
-    through it are stopped on exit, whatever happens."""
+    """One redis-server and a scratch folder for the whole run; every process
+    started through it is stopped on exit, whatever happens."""
 
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="vf-bench-"))
         self.redis_proc, self.redis_url = start_redis(self.folder)
         self.port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
-        self._stacks: list[Stack] = []
         self._procs: list[subprocess.Popen] = []
 
     def client(self, db: int) -> redis.Redis:
@@ -163,18 +126,41 @@ class Lab:
     @contextlib.contextmanager
     def stack(self, name: str, db: int, login_command: str | None = None,
               concurrency: int = 16, env: dict[str, str] | None = None) -> Iterator[Stack]:
-        extra = {"VF_CREATE_RATE": UNLIMITED, "VF_POLL_RATE": UNLIMITED,
-                 "VF_WORKER_CONCURRENCY": str(concurrency), "VF_MAX_SESSIONS": "100000",
-                 **(env or {})}
-        stack = start_stack(self.redis_url, self.folder, name, db, extra_env=extra,
-                            login_command=login_command, concurrency=concurrency)
-        self._stacks.append(stack)
+        """gunicorn (``-w 2 --threads 4``, as tests/harness.py) and one Celery worker
+        on store database ``db`` (flushed; the broker uses db + 1). Started here
+        rather than with harness.start_stack so that a slow start on a busy
+        machine is waited out and never leaves a process behind."""
+        store_url = self.redis_url.rsplit("/", 1)[0] + f"/{db}"
+        for number in (db, db + 1):
+            self.client(number).flushdb()
+        work_dir, log_dir = self.folder / name / "homes", self.folder / name / "logs"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        full_env = {**os.environ, "REDIS_URL": store_url, "VF_RUNTIME": "local",
+                    "VF_LOGIN_COMMAND": login_command or f"{sys.executable} {SIMULATOR}",
+                    "VF_WORK_DIR": str(work_dir), "PYTHONUNBUFFERED": "1",
+                    "PYTHONPATH": str(ROOT), "VF_CREATE_RATE": UNLIMITED,
+                    "VF_POLL_RATE": UNLIMITED, "VF_WORKER_CONCURRENCY": str(concurrency),
+                    "VF_MAX_SESSIONS": "100000", **(env or {})}
+        stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, full_env)
         try:
+            stack.procs.append(self.spawn(
+                [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                 "--threads", "4", "api:create_app()"], full_env, f"{name}/logs/api.log"))
+            stack.procs.append(self.spawn(
+                [str(BIN / "celery"), "-A", "worker", "worker", "--loglevel", "INFO",
+                 "--without-mingle", "--without-gossip", "--concurrency", str(concurrency),
+                 "--hostname", f"{name}@%h"], full_env, f"{name}/logs/worker.log"))
+            wait_for(lambda: _http_ok(stack.url("/healthz")), timeout=60, what="the API")
+            wait_for(lambda: "ready." in (log_dir / "worker.log").read_text(errors="replace"),
+                     timeout=60, what="the Celery worker")
             yield stack
         finally:
-            end_sessions(stack)
-            stop_stack(stack)
-            self._stacks.remove(stack)
+            with contextlib.suppress(Exception):
+                end_sessions(stack)
+            for proc in reversed(stack.procs):
+                self.stop(proc)
 
     def spawn(self, argv: list[str], env: dict[str, str], log: str) -> subprocess.Popen:
         """A process stopped (SIGTERM, then SIGKILL) when the lab closes, if not before."""
@@ -223,8 +209,6 @@ class Lab:
             self._procs.remove(proc)
 
     def close(self) -> None:
-        for stack in list(self._stacks):
-            stop_stack(stack)
         for proc in list(self._procs):
             self.stop(proc)
         self.redis_proc.terminate()
@@ -234,8 +218,8 @@ class Lab:
 
 def _http_ok(url: str) -> bool:
     try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
         return False
 
 

@@ -110,6 +110,9 @@ def remove_container(name: str) -> None:
         client.api.remove_container(name, force=True)
     except docker.errors.NotFound:
         pass
+    except docker.errors.APIError as exc:  # `--rm` is already removing it
+        if exc.status_code != 409:
+            raise
     finally:
         client.close()
 
