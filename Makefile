@@ -5,5 +5,6 @@ dev:   ## redis + worker + API on the local runtime
 	bash scripts/dev.sh
 lint:
 	.venv/bin/ruff check .
-bench:
-	.venv/bin/python bench/latency.py
+PYTHON ?= .venv/bin/python
+bench: ## every benchmark figure -> BENCHMARKS.md (BENCH_ARGS=--quick for a 1-2 minute smoke run)
+	$(PYTHON) -m bench $(BENCH_ARGS)

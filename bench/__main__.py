@@ -15,6 +15,8 @@ import argparse
 import json
 import os
 import shlex
+import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -48,6 +50,22 @@ def _docker_host() -> str:
         except Exception:  # noqa: BLE001 - any failure means: not this engine
             continue
     return ""
+
+
+def ensure_tools() -> None:
+    """wrk and redis-benchmark, from Debian's packages when missing (as root),
+    the way scripts/test.sh installs redis-server."""
+    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("redis-benchmark", "redis-tools"))
+               if shutil.which(tool) is None]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise SystemExit(f"python -m bench needs {', '.join(missing)} (apt-get install)")
+    print(f"installing {', '.join(missing)} from Debian's packages", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                   check=True, env=env)
 
 
 def options(argv: list[str]) -> tuple[Options, argparse.Namespace]:
@@ -85,6 +103,7 @@ def main(argv: list[str]) -> int:
     if args.report_only:
         report.write(json.loads((RESULTS / "latest.json").read_text()))
         return 0
+    ensure_tools()
     wanted = [n for n in [*FIGURES, *ON_REQUEST] if n in opts.only or
               (not opts.only and n in FIGURES)]
     started = datetime.now(UTC)

@@ -6,8 +6,10 @@ Redis. Bare (the ceiling): the same command spawned in a 500-column PTY and
 timed until its OSC 8 sign-in URL and its code prompt are on screen, behind the
 same wrapper: the real CLI locally under ``unshare --net`` (an empty network
 namespace, as the broker's tests run it), and in Docker a ``docker run -it
---network none`` with the runtime's hardening flags. Bare and broker runs
-alternate, so both see the same machine load. Nothing reaches the internet.
+--network none`` with the runtime's hardening flags. For Docker, the worker's
+runtime alone (create, start, exec, read the URL; no API, Celery or Redis) is
+timed too, to split the broker's share. The runs alternate, so all see the same
+machine load. Nothing reaches the internet.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ import pexpect
 from bench.common import SIMULATOR, Client, Lab, Options, ratio, summary, wait_for
 from vaporforge import cli_output
 from vaporforge.states import LoginMode
+from worker.driver import LoginDriver
 from worker.login import BASE_ENV
+from worker.runtimes.base import SpawnSpec
+from worker.runtimes.docker_runtime import DockerRuntime
 
 SIM_IN_IMAGE = "python3 /opt/vaporforge/cli_simulator.py"
 HARDENING = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
@@ -125,6 +130,20 @@ def login_containers() -> int:
         client.close()
 
 
+def runtime_once(setup: Setup, mode: LoginMode) -> float:
+    """Docker only: the worker's runtime alone (SDK create + start + exec, driver
+    until URL and prompt), without API, Celery or Redis."""
+    runtime = DockerRuntime(setup.image, network="none", base_url=os.environ["DOCKER_HOST"])
+    started = time.perf_counter()
+    place = runtime.start(f"bench-{uuid.uuid4().hex[:8]}", int(time.time()) + 120)
+    try:
+        spec = SpawnSpec((*setup.login_command.split(), *mode.cli_args), dict(BASE_ENV))
+        LoginDriver(place.spawn(spec), mode).read_url(60)
+        return time.perf_counter() - started
+    finally:
+        place.stop()
+
+
 def broker_once(client: Client, setup: Setup, mode: LoginMode) -> float:
     started = time.perf_counter()
     session = client.create(mode.value)
@@ -151,12 +170,15 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
             for mode in setup.modes:
                 bare_once(setup, mode)  # warm-up: page cache, image layers, imports
                 broker_once(client, setup, mode)
-                bare, broker = [], []
+                bare, broker, runtime = [], [], []
                 for _ in range(runs):
                     bare.append(bare_once(setup, mode))
                     broker.append(broker_once(client, setup, mode))
+                    if setup.runtime == "docker":
+                        runtime.append(runtime_once(setup, mode))
                 row = {"setup": setup.name, "runtime": setup.runtime, "cli": setup.cli,
-                       "mode": mode.value, "bare": summary(bare), "broker": summary(broker)}
+                       "mode": mode.value, "bare": summary(bare), "broker": summary(broker),
+                       "runtime_only": summary(runtime)}
                 row["ratio_p50"] = ratio(row["broker"]["p50_ms"], row["bare"]["p50_ms"])
                 row["ratio_p95"] = ratio(row["broker"]["p95_ms"], row["bare"]["p95_ms"])
                 row["added_p50_ms"] = round(row["broker"]["p50_ms"] - row["bare"]["p50_ms"], 1)

@@ -70,13 +70,16 @@ def goals(figs: dict[str, Any]) -> list[str]:
 def fig_url(fig: dict[str, Any]) -> list[str]:
     rows = [[r["setup"], r["mode"], r["bare"]["p50_ms"], r["bare"]["p95_ms"],
              r["broker"]["p50_ms"], r["broker"]["p95_ms"], f"{r['ratio_p50']}×",
-             f"{r['ratio_p95']}×", r["added_p50_ms"]] for r in fig.get("rows", [])]
+             f"{r['ratio_p95']}×", r["added_p50_ms"],
+             r.get("runtime_only", {}).get("p50_ms")] for r in fig.get("rows", [])]
     return ["## 1. Time to URL (create → `awaiting_code`)", "",
             f"{fig.get('runs')} runs each, bare and broker alternating; the broker is polled "
             f"every {fig.get('poll_interval_ms')} ms. Ceiling: the bare CLI behind the same "
-            "wrapper. Milliseconds.", "",
+            "wrapper (Docker: `docker run -it --network none` with the runtime's hardening "
+            "flags). `runtime p50`: the worker's Docker runtime alone (create, start, exec, "
+            "URL; no API, Celery or Redis). Milliseconds.", "",
             *_table(["setup", "mode", "bare p50", "bare p95", "broker p50", "broker p95",
-                     "ratio p50", "ratio p95", "added p50"], rows)]
+                     "ratio p50", "ratio p95", "added p50", "runtime p50"], rows)]
 
 
 def fig_handoff(fig: dict[str, Any]) -> list[str]:
