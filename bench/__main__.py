@@ -127,9 +127,16 @@ def main(argv: list[str]) -> int:
                 print(results["errors"][name], file=sys.stderr, flush=True)
             results["figures"].setdefault(name, {})["seconds"] = round(
                 time.monotonic() - clock, 1)
+            results["figures"][name]["date"] = results["date"]
     finally:
         lab.close()
     results["machine"]["loadavg_end"] = os.getloadavg()
+    if opts.only and (RESULTS / "latest.json").exists():
+        # --only: the other figures stay as the last run left them, marked as such
+        earlier = json.loads((RESULTS / "latest.json").read_text())
+        for name, fig in earlier.get("figures", {}).items():
+            if name not in results["figures"]:
+                results["figures"][name] = {**fig, "from": fig.get("from", earlier["date"])}
     results["seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
     results["notes"] = opts.notes
     RESULTS.mkdir(exist_ok=True)

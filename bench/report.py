@@ -206,7 +206,9 @@ def write(results: dict[str, Any]) -> None:
              "pinned CLI in `~/.cache/vaporforge-cli/`). Needs `wrk` and `redis-benchmark` "
              "(Debian `wrk`, `redis-tools`); `profile` needs py-spy. JSON: "
              "`bench/results/<timestamp>.json`.", ""]
-    notes = results.get("notes", []) + [f"figure {k} failed: {v.strip().splitlines()[-1]}"
+    carried = [f"figure `{k}` is from an earlier run ({v['from']})" for k, v in figs.items()
+               if v.get("from")]
+    notes = carried + results.get("notes", []) + [f"figure {k} failed: {v.strip().splitlines()[-1]}"
                                         for k, v in results.get("errors", {}).items()]
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
