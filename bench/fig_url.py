@@ -8,20 +8,24 @@ same wrapper: the real CLI locally under ``unshare --net`` (an empty network
 namespace, as the broker's tests run it), and in Docker a ``docker run -it
 --network none`` with the runtime's hardening flags. For Docker, the worker's
 runtime alone (create, start, exec, read the URL; no API, Celery or Redis) is
-timed too, to split the broker's share. The runs alternate, so all see the same
-machine load. Nothing reaches the internet.
+timed too, to split the broker's share; and each broker run is split with the
+worker's log stamps (ms): POST → task received (API + Celery queue), received
+→ URL stored (runtime, CLI start, driver), stored → seen by the 5 ms poll. The
+runs alternate, so all see the same machine load. Nothing reaches the internet.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -144,11 +148,37 @@ def runtime_once(setup: Setup, mode: LoginMode) -> float:
         place.stop()
 
 
-def broker_once(client: Client, setup: Setup, mode: LoginMode) -> float:
-    started = time.perf_counter()
+_LOG_TIME = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] "
+
+
+def _log_time(log: str, pattern: str) -> float | None:
+    found = re.search(_LOG_TIME + pattern, log, re.MULTILINE)
+    if not found:
+        return None
+    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def broker_once(client: Client, setup: Setup, mode: LoginMode,
+                phases: dict[str, list[float]]) -> float:
+    """One create → URL through the broker; ``phases`` gets its split from the
+    worker's log (millisecond stamps): POST → task received, received → URL
+    stored, stored → seen by the poll."""
+    log_path = client.stack.log_dir / "worker.log"
+    offset = log_path.stat().st_size
+    started, wall = time.perf_counter(), time.time()
     session = client.create(mode.value)
     client.wait_state(session, ("awaiting_code",), interval=0.005)
     elapsed = time.perf_counter() - started
+    seen = time.time()
+    with open(log_path, errors="replace") as fh:
+        fh.seek(offset)
+        log = fh.read()
+    received = _log_time(log, r"Task \S+ received")
+    stored = _log_time(log, f"session {re.escape(session['session_id'])} awaiting code")
+    if received and stored:
+        phases["queue"].append(received - wall)
+        phases["cli"].append(stored - received)
+        phases["seen"].append(seen - stored)
     client.call("DELETE", session)
     # The next run starts once this CLI (or container) is gone.
     if setup.runtime == "local":
@@ -169,16 +199,20 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
             client = Client(stack)
             for mode in setup.modes:
                 bare_once(setup, mode)  # warm-up: page cache, image layers, imports
-                broker_once(client, setup, mode)
+                phases: dict[str, list[float]] = {"queue": [], "cli": [], "seen": []}
+                broker_once(client, setup, mode, phases)
+                phases = {name: [] for name in phases}
                 bare, broker, runtime = [], [], []
                 for _ in range(runs):
                     bare.append(bare_once(setup, mode))
-                    broker.append(broker_once(client, setup, mode))
+                    broker.append(broker_once(client, setup, mode, phases))
                     if setup.runtime == "docker":
                         runtime.append(runtime_once(setup, mode))
                 row = {"setup": setup.name, "runtime": setup.runtime, "cli": setup.cli,
                        "mode": mode.value, "bare": summary(bare), "broker": summary(broker),
-                       "runtime_only": summary(runtime)}
+                       "runtime_only": summary(runtime),
+                       "phases_p50_ms": {name: summary(v).get("p50_ms")
+                                         for name, v in phases.items()}}
                 row["ratio_p50"] = ratio(row["broker"]["p50_ms"], row["bare"]["p50_ms"])
                 row["ratio_p95"] = ratio(row["broker"]["p95_ms"], row["bare"]["p95_ms"])
                 row["added_p50_ms"] = round(row["broker"]["p50_ms"] - row["bare"]["p50_ms"], 1)

@@ -71,15 +71,20 @@ def fig_url(fig: dict[str, Any]) -> list[str]:
     rows = [[r["setup"], r["mode"], r["bare"]["p50_ms"], r["bare"]["p95_ms"],
              r["broker"]["p50_ms"], r["broker"]["p95_ms"], f"{r['ratio_p50']}×",
              f"{r['ratio_p95']}×", r["added_p50_ms"],
-             r.get("runtime_only", {}).get("p50_ms")] for r in fig.get("rows", [])]
+             r.get("runtime_only", {}).get("p50_ms"),
+             " / ".join(_v(r.get("phases_p50_ms", {}).get(k)) for k in ("queue", "cli", "seen"))]
+            for r in fig.get("rows", [])]
     return ["## 1. Time to URL (create → `awaiting_code`)", "",
             f"{fig.get('runs')} runs each, bare and broker alternating; the broker is polled "
             f"every {fig.get('poll_interval_ms')} ms. Ceiling: the bare CLI behind the same "
             "wrapper (Docker: `docker run -it --network none` with the runtime's hardening "
             "flags). `runtime p50`: the worker's Docker runtime alone (create, start, exec, "
-            "URL; no API, Celery or Redis). Milliseconds.", "",
+            "URL; no API, Celery or Redis). `phases p50`: each broker run split by the worker's "
+            "log stamps: POST → task received / → URL stored / → seen by the poll. "
+            "Milliseconds.", "",
             *_table(["setup", "mode", "bare p50", "bare p95", "broker p50", "broker p95",
-                     "ratio p50", "ratio p95", "added p50", "runtime p50"], rows)]
+                     "ratio p50", "ratio p95", "added p50", "runtime p50", "phases p50"],
+                    rows)]
 
 
 def fig_handoff(fig: dict[str, Any]) -> list[str]:
@@ -174,12 +179,45 @@ def fig_burst(fig: dict[str, Any]) -> list[str]:
 def profile(fig: dict[str, Any]) -> list[str]:
     if "wall" not in fig:
         return []
-    rows = [[label, fig["wall"]["by_function_pct"][label], fig["cpu"]["by_function_pct"][label]]
-            for label in fig["wall"]["by_function_pct"]]
+    wall, cpu = fig["wall"], fig["cpu"]
+    rows = [[label, wall["by_function_pct"][label], cpu["by_function_pct"][label]]
+            for label in wall["by_function_pct"]]
+    packages = [[name, pct, cpu["by_package_pct"].get(name)]
+                for name, pct in wall["by_package_pct"].items()]
     return ["## Profile of the poll path", "",
-            f"`{fig['py_spy']}`. Share of samples inside a request that have the function on "
-            "the stack (inclusive; rows overlap). `wall` keeps samples blocked on Redis.", "",
-            *_table(["function", "wall %", "CPU %"], rows)]
+            f"`{fig['py_spy']}` ({wall['wrk']['rps']:,.0f} and {cpu['wrk']['rps']:,.0f} req/s "
+            "while sampled). Share of the samples inside a request that have the function on "
+            "the stack (inclusive; rows overlap). `wall` keeps samples blocked on Redis's "
+            "answer; `CPU` drops the ones py-spy sees as idle.", "",
+            *_table(["function", "wall %", "CPU %"], rows),
+            "Where the deepest frame is (exclusive; `redis` = redis-py sending, waiting for "
+            "and parsing answers):", "",
+            *_table(["package", "wall %", "CPU %"], packages)]
+
+
+def dominates(figs: dict[str, Any]) -> list[str]:
+    """What the figures and the profile say about the goals missed."""
+    notes = []
+    hand = figs.get("handoff", {})
+    if hand.get("handoff") and hand["handoff"]["p50_ms"] - \
+            hand["post_round_trip"]["p50_ms"] > 80:
+        notes.append("Handoff: the worker's two `send()` calls (the code, then Enter) each "
+                     "sleep pexpect's default `delaybeforesend` (50 ms) first: "
+                     f"{hand['handoff']['p50_ms']} ms against a POST of "
+                     f"{hand['post_round_trip']['p50_ms']} ms.")
+    prof = figs.get("profile", {}).get("wall")
+    trips = figs.get("poll", {}).get("round_trips") or {}
+    if prof:
+        fn = prof["by_function_pct"]
+        notes.append(
+            f"Poll: {trips.get('per_poll', '?')} Redis round trips per poll; redis-py is the "
+            f"deepest frame in {prof['by_package_pct'].get('redis')} % of request time. "
+            "flask-limiter's check and its rate-limit headers hold "
+            f"{fn['flask-limiter: limit check (EVALSHA)']} % and "
+            f"{fn['flask-limiter: rate-limit headers (GET + TTL)']} %; the session's get and "
+            f"settle {fn['authorized_session (token check, get, settle)']} %; schema "
+            f"serialisation {fn['serialisation (marshmallow dump + JSON)']} %.")
+    return ["## What dominates", "", *[f"- {n}" for n in notes], ""] if notes else []
 
 
 def write(results: dict[str, Any]) -> None:
@@ -197,7 +235,7 @@ def write(results: dict[str, Any]) -> None:
              *goals(figs), *fig_url(figs.get("url", {})),
              *fig_handoff(figs.get("handoff", {})), *fig_poll(figs.get("poll", {})),
              *fig_density(figs.get("density", {})), *fig_burst(figs.get("burst", {})),
-             *profile(figs.get("profile", {})),
+             *profile(figs.get("profile", {})), *dominates(figs),
              "## Run it", "",
              "`make bench` (= `.venv/bin/python -m bench`), or `python -m bench --quick` (a "
              "1–2 minute smoke run); `--only url,handoff,poll,density,burst,profile`; "
