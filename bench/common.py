@@ -73,7 +73,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def summary(seconds: list[float]) -> dict[str, float | int]:
+def summary(seconds: list[float]) -> dict[str, Any]:
     """Milliseconds: n, p50, p95, p99, min, max of ``seconds``."""
     if not seconds:
         return {"n": 0}

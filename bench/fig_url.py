@@ -208,11 +208,12 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
                     broker.append(broker_once(client, setup, mode, phases))
                     if setup.runtime == "docker":
                         runtime.append(runtime_once(setup, mode))
-                row = {"setup": setup.name, "runtime": setup.runtime, "cli": setup.cli,
-                       "mode": mode.value, "bare": summary(bare), "broker": summary(broker),
-                       "runtime_only": summary(runtime),
-                       "phases_p50_ms": {name: summary(v).get("p50_ms")
-                                         for name, v in phases.items()}}
+                row: dict[str, Any] = {
+                    "setup": setup.name, "runtime": setup.runtime, "cli": setup.cli,
+                    "mode": mode.value, "bare": summary(bare), "broker": summary(broker),
+                    "runtime_only": summary(runtime),
+                    "phases_p50_ms": {name: summary(v).get("p50_ms")
+                                      for name, v in phases.items()}}
                 row["ratio_p50"] = ratio(row["broker"]["p50_ms"], row["bare"]["p50_ms"])
                 row["ratio_p95"] = ratio(row["broker"]["p95_ms"], row["bare"]["p95_ms"])
                 row["added_p50_ms"] = round(row["broker"]["p50_ms"] - row["bare"]["p50_ms"], 1)
