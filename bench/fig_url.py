@@ -191,7 +191,7 @@ def broker_once(client: Client, setup: Setup, mode: LoginMode,
 
 
 def run(lab: Lab, opts: Options) -> dict[str, Any]:
-    runs = opts.pick(10, 3)
+    runs = opts.pick(10, 2)
     rows: list[dict[str, Any]] = []
     for setup in setups(opts):
         with lab.stack(f"url-{setup.runtime}-{setup.cli}", db=6,
