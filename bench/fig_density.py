@@ -129,7 +129,7 @@ def cli_memory(lab: Lab, opts: Options, count: int = 3) -> dict[str, Any]:
 
 def run(lab: Lab, opts: Options) -> dict[str, Any]:
     levels = opts.pick([50, 100, 200], [10, 25])
-    probes = opts.pick(5, 3)
+    probes = opts.pick(7, 3)
     store = lab.client(DB)
     rows: list[dict[str, Any]] = []
     with lab.stack("density", db=DB, concurrency=levels[-1] + probes + 8) as stack:

@@ -72,8 +72,10 @@ def fig_url(fig: dict[str, Any]) -> list[str]:
              r["broker"]["p50_ms"], r["broker"]["p95_ms"], f"{r['ratio_p50']}×",
              f"{r['ratio_p95']}×", r["added_p50_ms"],
              r.get("runtime_only", {}).get("p50_ms"),
-             " / ".join(_v(r.get("phases_p50_ms", {}).get(k)) for k in ("queue", "cli", "seen"))]
-            for r in fig.get("rows", [])]
+             " / ".join(_v(r.get("phases_p50_ms", {}).get(k)) for k in ("queue", "cli", "seen")),
+             len(r.get("failures", []))] for r in fig.get("rows", [])]
+    failed = [f"- {r['setup']} {r['mode']}: {f}" for r in fig.get("rows", [])
+              for f in r.get("failures", [])]
     return ["## 1. Time to URL (create → `awaiting_code`)", "",
             f"{fig.get('runs')} runs each, bare and broker alternating; the broker is polled "
             f"every {fig.get('poll_interval_ms')} ms. Ceiling: the bare CLI behind the same "
@@ -83,8 +85,8 @@ def fig_url(fig: dict[str, Any]) -> list[str]:
             "log stamps: POST → task received / → URL stored / → seen by the poll. "
             "Milliseconds.", "",
             *_table(["setup", "mode", "bare p50", "bare p95", "broker p50", "broker p95",
-                     "ratio p50", "ratio p95", "added p50", "runtime p50", "phases p50"],
-                    rows)]
+                     "ratio p50", "ratio p95", "added p50", "runtime p50", "phases p50",
+                     "failed runs"], rows), *failed, *([""] if failed else [])]
 
 
 def fig_handoff(fig: dict[str, Any]) -> list[str]:
