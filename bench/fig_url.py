@@ -231,12 +231,14 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
                     "runtime_only": summary(runtime), "failures": failures,
                     "phases_p50_ms": {name: summary(v).get("p50_ms")
                                       for name, v in phases.items()}}
-                row["ratio_p50"] = ratio(row["broker"]["p50_ms"], row["bare"]["p50_ms"])
-                row["ratio_p95"] = ratio(row["broker"]["p95_ms"], row["bare"]["p95_ms"])
-                row["added_p50_ms"] = round(row["broker"]["p50_ms"] - row["bare"]["p50_ms"], 1)
+                b, k = row["bare"], row["broker"]
+                row["ratio_p50"] = ratio(k.get("p50_ms"), b.get("p50_ms"))
+                row["ratio_p95"] = ratio(k.get("p95_ms"), b.get("p95_ms"))
+                row["added_p50_ms"] = (round(k["p50_ms"] - b["p50_ms"], 1)
+                                       if b["n"] and k["n"] else None)
                 rows.append(row)
-                print(f"  url {setup.name} {mode.value}: bare p50 {row['bare']['p50_ms']} ms, "
-                      f"broker p50 {row['broker']['p50_ms']} ms", flush=True)
+                print(f"  url {setup.name} {mode.value}: bare p50 {b.get('p50_ms')} ms, "
+                      f"broker p50 {k.get('p50_ms')} ms, {len(failures)} failed", flush=True)
     if not opts.real_cli:
         opts.notes.append("figure 1: no real CLI (pass --real-cli or install the pinned one)")
     if not opts.docker:

@@ -68,8 +68,8 @@ def goals(figs: dict[str, Any]) -> list[str]:
 
 
 def fig_url(fig: dict[str, Any]) -> list[str]:
-    rows = [[r["setup"], r["mode"], r["bare"]["p50_ms"], r["bare"]["p95_ms"],
-             r["broker"]["p50_ms"], r["broker"]["p95_ms"], f"{r['ratio_p50']}×",
+    rows = [[r["setup"], r["mode"], r["bare"].get("p50_ms"), r["bare"].get("p95_ms"),
+             r["broker"].get("p50_ms"), r["broker"].get("p95_ms"), f"{r['ratio_p50']}×",
              f"{r['ratio_p95']}×", r["added_p50_ms"],
              r.get("runtime_only", {}).get("p50_ms"),
              " / ".join(_v(r.get("phases_p50_ms", {}).get(k)) for k in ("queue", "cli", "seen")),
