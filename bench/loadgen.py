@@ -25,8 +25,7 @@ class Conn:
         self.reader, self.writer = reader, writer
 
 
-async def _request(host: str, port: int, raw: bytes, idle: list[Conn]) -> int:
-    conn = idle.pop() if idle else Conn(*await asyncio.open_connection(host, port))
+async def _exchange(conn: Conn, raw: bytes, idle: list[Conn]) -> int:
     conn.writer.write(raw)
     head = await conn.reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -39,6 +38,20 @@ async def _request(host: str, port: int, raw: bytes, idle: list[Conn]) -> int:
     else:
         idle.append(conn)
     return status
+
+
+async def _request(host: str, port: int, raw: bytes, idle: list[Conn]) -> int:
+    """One request; on a reused connection the server may have closed meanwhile
+    (keep-alive timeout), so a failure there is retried once on a new one, as
+    browsers do."""
+    if idle:
+        conn = idle.pop()
+        try:
+            return await _exchange(conn, raw, idle)
+        except (OSError, asyncio.IncompleteReadError):
+            conn.writer.close()
+    conn = Conn(*await asyncio.open_connection(host, port))
+    return await _exchange(conn, raw, idle)
 
 
 async def run(url: str, rate: float, duration: float, headers: list[str]) -> dict[str, object]:
