@@ -225,7 +225,7 @@ def dominates(figs: dict[str, Any]) -> list[str]:
 def write(results: dict[str, Any]) -> None:
     figs, m = results.get("figures", {}), results["machine"]
     lines = [HEADER,
-             f"**Run:** {results['date']}, `{results['command']}`, {results.get('seconds')} s. "
+             f"**Last run:** {results['date']}, `{results['command']}`, {results.get('seconds')} s. "
              "These committed figures come from a helper's run on a shared machine while "
              "other test suites ran (load average "
              f"{', '.join(f'{x:.1f}' for x in m['loadavg_start'])} at the start, "
