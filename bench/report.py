@@ -200,6 +200,20 @@ def profile(fig: dict[str, Any]) -> list[str]:
 def dominates(figs: dict[str, Any]) -> list[str]:
     """What the figures and the profile say about the goals missed."""
     notes = []
+    for row in figs.get("url", {}).get("rows", []):
+        phases = row.get("phases_p50_ms", {})
+        if row["cli"] == "real" and (row["ratio_p50"] or 0) > 1.1 and phases.get("cli"):
+            notes.append(
+                f"Time to URL, {row['setup']} {row['mode']}: the broker's own steps take "
+                f"{phases['queue']} ms (POST → task received) and {phases['seen']} ms (URL "
+                f"stored → seen by the poll) at p50; "
+                + ("the container and " if row["runtime"] == "docker" else "")
+                + f"the CLI's start inside the worker take {phases['cli']} ms against "
+                f"{row['bare'].get('p50_ms')} ms bare"
+                + (f" ({row['runtime_only'].get('p50_ms')} ms for the runtime alone)"
+                   if row["runtime"] == "docker" else "")
+                + ". On 2 cores the 5 ms poll loop through the API likely competes with the "
+                "CLI's start for CPU.")
     hand = figs.get("handoff", {})
     if hand.get("handoff") and hand["handoff"]["p50_ms"] - \
             hand["post_round_trip"]["p50_ms"] > 80:
@@ -225,7 +239,8 @@ def dominates(figs: dict[str, Any]) -> list[str]:
 def write(results: dict[str, Any]) -> None:
     figs, m = results.get("figures", {}), results["machine"]
     lines = [HEADER,
-             f"**Last run:** {results['date']}, `{results['command']}`, {results.get('seconds')} s. "
+             f"**Last run:** {results['date']}, `{results['command']}`, "
+             f"{results.get('seconds')} s. "
              "These committed figures come from a helper's run on a shared machine while "
              "other test suites ran (load average "
              f"{', '.join(f'{x:.1f}' for x in m['loadavg_start'])} at the start, "
