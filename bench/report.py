@@ -206,9 +206,9 @@ def dominates(figs: dict[str, Any]) -> list[str]:
             notes.append(
                 f"Time to URL, {row['setup']} {row['mode']}: the broker's own steps take "
                 f"{phases['queue']} ms (POST → task received) and {phases['seen']} ms (URL "
-                f"stored → seen by the poll) at p50; "
+                f"stored → seen by the poll) at p50; inside the worker, "
                 + ("the container and " if row["runtime"] == "docker" else "")
-                + f"the CLI's start inside the worker take {phases['cli']} ms against "
+                + f"the CLI's start: {phases['cli']} ms, against "
                 f"{row['bare'].get('p50_ms')} ms bare"
                 + (f" ({row['runtime_only'].get('p50_ms')} ms for the runtime alone)"
                    if row["runtime"] == "docker" else "")
