@@ -5,7 +5,8 @@ dev:   ## redis + worker + API on the local runtime; SIMULATOR=1: the CLI simula
 	bash scripts/dev.sh $(if $(filter 1 yes true,$(SIMULATOR)),--simulator)
 lint:
 	.venv/bin/ruff check .
-bench:
-	.venv/bin/python bench/latency.py
+PYTHON ?= .venv/bin/python
+bench: ## every benchmark figure -> BENCHMARKS.md (BENCH_ARGS=--quick for a 1-2 minute smoke run)
+	$(PYTHON) -m bench $(BENCH_ARGS)
 cli-drift:  ## the real-CLI tests against any published CLI release: make cli-drift VERSION=latest
 	bash scripts/cli-drift.sh $(or $(VERSION),latest)

@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "tests"),
-                str(Path(__file__).resolve().parent.parent)]
+# The test helpers the benchmark shares live in tests/, which is no package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness import start_stack, stop_stack  # noqa: E402
 from sentinel_group import LOGIN_COMMAND, failover_flow, start_sentinel_group  # noqa: E402

@@ -16,7 +16,10 @@ can predict them. Switches go before the CLI's own arguments:
 
     cli_simulator.py [--slow-start S] [--crash-before-url] [--short-url]
                      [--localhost-url] [--wrap COLS] [--never-answer]
-                     [--slow-answer S] [--ascii-box] auth login
+                     [--slow-answer S] [--ascii-box] [--stamp-codes] auth login
+
+``--stamp-codes`` (benchmarks) appends the wall-clock time each pasted line is
+received to ``$HOME/code-received`` (``auth login`` only).
 """
 
 from __future__ import annotations
@@ -146,6 +149,9 @@ def auth_login(args: argparse.Namespace, console: bool) -> int:
     while True:
         out("Paste code here if prompted > ")
         code = read_line("\r\r\n")
+        if args.stamp_codes:
+            with open(os.path.join(os.environ["HOME"], "code-received"), "a") as fh:
+                fh.write(f"{time.time():.6f}\n")
         if code is None:
             out("\r\nCouldn't log in: Input ended before a code was pasted. "
                 "Sign in again and paste the code shown.\r\n\x1b[?25h")
@@ -252,6 +258,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--never-answer", action="store_true")
     parser.add_argument("--slow-answer", type=float, default=0.05)
     parser.add_argument("--ascii-box", action="store_true")
+    parser.add_argument("--stamp-codes", action="store_true")
     parser.add_argument("--version", action="store_true")
     args, rest = parser.parse_known_args(argv)
     if args.version:

@@ -51,6 +51,9 @@ class LoginDriver:
         output is read with (``wording`` gives them directly; with neither, every
         known release's sentences are accepted). ``cols``/``rows``: the PTY's size."""
         self.child = child
+        # pexpect sleeps 50 ms before every send by default: two sends per code
+        # would add 0.1 s to each hand-off for nothing.
+        child.delaybeforesend = None
         self.mode = mode
         self.wording = wording or for_version(cli_version)
         self.screen = Screen(cols, rows)
