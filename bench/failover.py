@@ -22,8 +22,8 @@ from pathlib import Path
 # The test helpers the benchmark shares live in tests/, which is no package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from harness import start_stack, stop_stack  # noqa: E402
-from sentinel_group import LOGIN_COMMAND, failover_flow, start_sentinel_group  # noqa: E402
+from harness import start_stack, stop_stack
+from sentinel_group import LOGIN_COMMAND, failover_flow, start_sentinel_group
 
 
 def main() -> None:
