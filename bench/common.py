@@ -40,8 +40,8 @@ from harness import (  # noqa: E402
     wait_for,
 )
 
+from vaporforge import lifecycle  # noqa: E402
 from vaporforge.keys import KeyKind, key_for  # noqa: E402
-from vaporforge.states import Event  # noqa: E402
 from vaporforge.store import SessionStore  # noqa: E402
 
 __all__ = ["SIMULATOR", "Stack", "cli_processes", "free_port", "wait_for"]
@@ -273,7 +273,7 @@ def end_sessions(stack: Stack) -> None:
     store = SessionStore(redis.Redis.from_url(stack.redis_url, decode_responses=True))
     live = store.live_session_ids()
     for sid in live:
-        store.end(sid, Event.CANCELLED)
+        lifecycle.cancel(store, sid)
     if live:
         with contextlib.suppress(AssertionError):
             wait_for(lambda: not any(stack.work_dir.iterdir()), timeout=30,

@@ -192,6 +192,23 @@ def broker_once(client: Client, setup: Setup, mode: LoginMode,
     return elapsed
 
 
+def warm_once(client: Client, setup: Setup, mode: LoginMode) -> float:
+    """One create through the broker with a warm entry waiting: until the broker
+    shows the URL (the POST's own answer, or the first poll that does)."""
+    def offered() -> bool:
+        ready = client.http.get(client.stack.url("/readyz"), timeout=10).json()
+        return ready.get("warm", {}).get(mode.value, 0) >= 1
+
+    wait_for(offered, timeout=60, interval=0.02, what="a warm entry")  # not timed
+    started = time.perf_counter()
+    session = client.create(mode.value)
+    if session["state"] != "awaiting_code":  # no entry after all: the cold path
+        client.wait_state(session, ("awaiting_code",), interval=0.005)
+    elapsed = time.perf_counter() - started
+    client.call("DELETE", session)
+    return elapsed
+
+
 def _sample(into: list[float], failures: list[str], what: str,
             measure: Callable[[], float]) -> None:
     """One timing into ``into``; a run that fails is recorded, not fatal (a busy
@@ -239,6 +256,23 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
                 rows.append(row)
                 print(f"  url {setup.name} {mode.value}: bare p50 {b.get('p50_ms')} ms, "
                       f"broker p50 {k.get('p50_ms')} ms, {len(failures)} failed", flush=True)
+        # The same setup with a warm pool of one entry per mode (VF_WARM_POOL).
+        pool = ",".join(f"{mode.value}:1" for mode in setup.modes)
+        with lab.stack(f"warm-{setup.runtime}-{setup.cli}", db=10,
+                       login_command=setup.login_command,
+                       env={**setup.env, "VF_WARM_POOL": pool}) as stack:
+            client = Client(stack)
+            for row in (r for r in rows if r["setup"] == setup.name):
+                mode = LoginMode(row["mode"])
+                warm: list[float] = []
+                for _ in range(runs):
+                    _sample(warm, row["failures"], "warm", partial(warm_once, client, setup,
+                                                                    mode))
+                row["warm"] = summary(warm)
+                row["warm_speedup_p50"] = ratio(row["bare"].get("p50_ms"),
+                                                row["warm"].get("p50_ms"))
+                print(f"  url {setup.name} {mode.value} warm: p50 "
+                      f"{row['warm'].get('p50_ms')} ms", flush=True)
     if not opts.real_cli:
         opts.notes.append("figure 1: no real CLI (pass --real-cli or install the pinned one)")
     if not opts.docker:
