@@ -142,7 +142,8 @@ class Lab:
                     "VF_LOGIN_COMMAND": login_command or f"{sys.executable} {SIMULATOR}",
                     "VF_WORK_DIR": str(work_dir), "PYTHONUNBUFFERED": "1",
                     "PYTHONPATH": str(ROOT), "VF_CREATE_RATE": UNLIMITED,
-                    "VF_POLL_RATE": UNLIMITED, "VF_WORKER_CONCURRENCY": str(concurrency),
+                    "VF_POLL_RATE": UNLIMITED, "VF_ACTION_RATE": UNLIMITED,
+                    "VF_PROBE_RATE": UNLIMITED, "VF_WORKER_CONCURRENCY": str(concurrency),
                     "VF_MAX_SESSIONS": "100000", **(env or {})}
         stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, full_env)
         try:
