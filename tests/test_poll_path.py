@@ -10,6 +10,9 @@ import redis
 
 
 def commands_during(url: str, action) -> list[str]:
+    """The commands sent to ``url``'s database while ``action`` ran (the server
+    is shared with other stacks; their databases are left out)."""
+    db = int(url.rsplit("/", 1)[1])
     seen: list[str] = []
     ready, marker = threading.Event(), "vf-monitor-end"
 
@@ -19,14 +22,15 @@ def commands_during(url: str, action) -> list[str]:
             for command in monitor.listen():
                 if marker in command["command"]:
                     return
-                seen.append(command["command"])
+                if command.get("db") == db:
+                    seen.append(command["command"])
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
     ready.wait(5)
     time.sleep(0.1)  # MONITOR is registered once its first reply came back
     action()
-    redis.Redis.from_url(url).get(marker)
+    redis.Redis.from_url(url).get(marker)  # on the same database: ends the listening
     thread.join(5)
     return seen
 
