@@ -144,6 +144,7 @@ class Lab:
                     "PYTHONPATH": str(ROOT), "VF_CREATE_RATE": UNLIMITED,
                     "VF_POLL_RATE": UNLIMITED, "VF_ACTION_RATE": UNLIMITED,
                     "VF_PROBE_RATE": UNLIMITED, "VF_WORKER_CONCURRENCY": str(concurrency),
+                    "VF_LOG_FORMAT": "text",  # figure 1 splits runs by the log's stamps
                     "VF_MAX_SESSIONS": "100000", **(env or {})}
         stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, full_env)
         try:

@@ -150,7 +150,7 @@ def runtime_once(setup: Setup, mode: LoginMode) -> float:
         place.stop()
 
 
-_LOG_TIME = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] "
+_LOG_TIME = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] .*?"
 
 
 def _log_time(log: str, pattern: str) -> float | None:
