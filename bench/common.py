@@ -16,8 +16,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,3 +282,20 @@ def end_sessions(stack: Stack) -> None:
         with contextlib.suppress(AssertionError):
             wait_for(lambda: not any(stack.work_dir.iterdir()), timeout=30,
                      what="every login HOME to go")
+
+
+def create_many(client: Client, count: int, threads: int) -> list[str | None]:
+    """``count`` creations from ``threads`` threads, one keep-alive client each;
+    a session id per creation, None where it was refused."""
+    local = threading.local()
+
+    def one(_: int) -> str | None:
+        if not hasattr(local, "client"):
+            local.client = Client(client.stack)
+        try:
+            return local.client.create()["session_id"]
+        except Exception:  # noqa: BLE001 - a refused creation is counted, not raised
+            return None
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))

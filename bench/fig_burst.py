@@ -18,9 +18,7 @@ import select
 import shutil
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pexpect
@@ -30,6 +28,7 @@ from bench.common import (
     Client,
     Lab,
     Options,
+    create_many,
     end_sessions,
     percentile,
     states,
@@ -44,19 +43,8 @@ DB = 14
 
 
 def burst(client: Client, store: Any, count: int) -> dict[str, Any]:
-    local = threading.local()
-
-    def one(_: int) -> str | None:
-        if not hasattr(local, "client"):
-            local.client = Client(client.stack)
-        try:
-            return local.client.create()["session_id"]
-        except Exception:  # noqa: BLE001 - a refused creation is counted, not raised
-            return None
-
     started = time.perf_counter()
-    with ThreadPoolExecutor(16) as pool:
-        made = list(pool.map(one, range(count)))
+    made = create_many(client, count, threads=16)
     created = time.perf_counter() - started
     sids = [sid for sid in made if sid]
     shown: dict[str, float] = {}

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import Client, Lab, Options, states, summary, wait_for
+from bench.common import Client, Lab, Options, create_many, states, summary, wait_for
 from vaporforge.keys import KeyKind, key_for
 
 DB = 10
@@ -94,18 +92,7 @@ def _probe(client: Client, count: int) -> list[float]:
 
 def _fill(client: Client, count: int) -> tuple[list[str], int]:
     """Create ``count`` sessions from 8 threads; (their ids, refused creations)."""
-    local = threading.local()
-
-    def one(_: int) -> str | None:
-        if not hasattr(local, "client"):
-            local.client = Client(client.stack)
-        try:
-            return local.client.create()["session_id"]
-        except Exception:  # noqa: BLE001 - a refused creation is counted, not raised
-            return None
-
-    with ThreadPoolExecutor(8) as pool:
-        made = list(pool.map(one, range(count)))
+    made = create_many(client, count, threads=8)
     return [sid for sid in made if sid], made.count(None)
 
 
