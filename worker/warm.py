@@ -63,12 +63,16 @@ class WarmPool:
             return sum(1 for m in self._entries.values() if m is mode)
 
     def join(self, timeout: float) -> None:
-        """Wait for every entry thread (and the logins they serve) to end."""
+        """Wait for every entry thread (and the logins they serve) to end, those
+        started while the drain began included."""
         deadline = time.monotonic() + timeout
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(max(deadline - time.monotonic(), 0))
+        while time.monotonic() < deadline:
+            with self._lock:
+                threads = list(self._threads)
+            if not threads:
+                return
+            for thread in threads:
+                thread.join(max(deadline - time.monotonic(), 0))
 
     def _refill_forever(self) -> None:
         while not self.ctx.shutting_down.wait(_REFILL_EVERY):
@@ -82,6 +86,8 @@ class WarmPool:
             if time.monotonic() < self._retry_at.get(mode, 0):
                 continue
             with self._lock:
+                if self.ctx.shutting_down.is_set():
+                    return  # a draining worker starts no entry
                 have = sum(1 for m in self._entries.values() if m is mode)
                 room = self.capacity() - self.ctx.heartbeats.held_count() - len(self._entries)
                 missing = min(target - have, room)
