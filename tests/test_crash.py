@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 
 from conftest import cli_processes, start_stack, stop_stack, wait_for
+from harness import add_worker
 
 
 def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_root):
@@ -23,13 +24,10 @@ def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_
         status = stack.wait_state(session, "failed", timeout=15)
         assert status["error"]["code"] == "worker_lost"
         assert list(stack.work_dir.iterdir())  # the HOME the dead worker left
-    finally:
-        stop_stack(stack)
-    # A new worker's first sweep removes it.
-    restarted = start_stack(store_url, work_root, "crash", extra_env={"VF_REAP_INTERVAL": "1"})
-    try:
-        wait_for(lambda: not list(restarted.work_dir.iterdir()), timeout=15,
+        # A new worker's sweeps remove it.
+        add_worker(stack, "crash", extra_env={"VF_REAP_INTERVAL": "1"})
+        wait_for(lambda: not list(stack.work_dir.iterdir()), timeout=15,
                  what="the reaper to remove the dead worker's HOME")
     finally:
-        stop_stack(restarted)
+        stop_stack(stack)
         databases.release(store_url)

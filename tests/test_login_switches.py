@@ -149,7 +149,7 @@ def test_worker_shutdown_fails_the_session_and_ends_the_cli(make_ctx):
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
     wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
-    ctx.shutting_down.set()
+    ctx.drain()
     thread.join(10)
     assert state_of(ctx, sid).error_code == "worker_shutdown"
     wait_for(lambda: not cli_processes(), what="the CLI to end")

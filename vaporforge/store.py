@@ -208,6 +208,14 @@ class SessionStore:
         item = self.redis.blpop([self.key(KeyKind.CODE, session_id)], timeout=timeout)
         return None if item is None else item[1]
 
+    def wake(self, session_id: str) -> None:
+        """Wake the owning worker's wait for a code at once (it re-reads the session)."""
+        key = self.key(KeyKind.CODE, session_id)
+        with self.redis.pipeline() as pipe:
+            pipe.rpush(key, WAKE)
+            pipe.expire(key, defaults.CODE_POLL_INTERVAL * 5)
+            pipe.execute()
+
     def drop_codes(self, session_id: str) -> None:
         self.redis.delete(self.key(KeyKind.CODE, session_id))
 

@@ -54,6 +54,10 @@ class Heartbeats:
         with self._lock:
             return len(self._held)
 
+    def held_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._held)
+
     def withdraw(self) -> None:
         """Stop offering capacity for new sessions (a draining worker); the beats
         of the sessions held go on until :meth:`close`."""

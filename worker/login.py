@@ -57,6 +57,16 @@ class LoginContext:
     cli_version: str = ""
     """``claude --version`` as probed at start; picks the CLI's wording (empty: any)."""
 
+    def drain(self) -> None:
+        """Stop taking logins; wake every login waiting for a code, so it ends
+        as ``worker_shutdown`` now rather than at its next wait slice."""
+        self.shutting_down.set()
+        for session_id in self.heartbeats.held_ids():
+            try:
+                self.store.wake(session_id)
+            except Exception:  # noqa: BLE001 - it notices at its next slice all the same
+                log.warning("session %s: could not wake it for the drain", session_id)
+
 
 def spawn_spec(settings: Settings, mode: LoginMode) -> SpawnSpec:
     return SpawnSpec(argv=(*settings.login_command, *mode.cli_args),

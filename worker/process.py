@@ -129,6 +129,7 @@ class WorkerProcess:
         heartbeats go on until :meth:`close`."""
         self.stopping.set()
         if self._context is not None:
+            self._context.drain()
             self._context.heartbeats.withdraw()
 
     def close(self) -> None:
