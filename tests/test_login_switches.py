@@ -107,10 +107,10 @@ def test_wrapped_visible_text_still_yields_the_whole_url(make_ctx, mode):
 
 
 def test_slow_start_is_waited_for(make_ctx):
-    ctx = make_ctx("--slow-start", "1.5")
+    ctx = make_ctx("--slow-start", "0.8")
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
-    time.sleep(0.5)
+    time.sleep(0.3)
     assert state_of(ctx, sid).state is SessionState.STARTING
     wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
     lifecycle.cancel(ctx.store, sid)
@@ -119,14 +119,14 @@ def test_slow_start_is_waited_for(make_ctx):
 
 
 def test_slow_start_past_the_url_timeout_fails(make_ctx):
-    ctx = make_ctx("--slow-start", "5", url_timeout=1)
+    ctx = make_ctx("--slow-start", "5", url_timeout=0.4)
     sid = new_session(ctx)
     assert run_login(ctx, sid) is SessionState.FAILED
     assert state_of(ctx, sid).error_code == "url_not_found"
 
 
 def test_a_cli_that_never_answers_fails_in_bounded_time(make_ctx):
-    ctx = make_ctx("--never-answer", exchange_timeout=1)
+    ctx = make_ctx("--never-answer", exchange_timeout=0.4)
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
     wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
@@ -138,7 +138,7 @@ def test_a_cli_that_never_answers_fails_in_bounded_time(make_ctx):
 
 
 def test_no_code_within_the_wait_times_out(make_ctx):
-    ctx = make_ctx(code_wait_timeout=1)
+    ctx = make_ctx(code_wait_timeout=0.4)
     sid = new_session(ctx)
     assert run_login(ctx, sid) is SessionState.FAILED
     assert state_of(ctx, sid).error_code == "timeout"

@@ -39,7 +39,7 @@ def fuzz_app(databases: Databases):
 
 EXCLUDED = [openapi_checks.positive_data_acceptance, openapi_checks.ignored_auth,
             openapi_checks.use_after_free]
-EXAMPLES = int(os.environ.get("VF_SCHEMATHESIS_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("VF_SCHEMATHESIS_EXAMPLES", "20"))
 
 
 def test_no_5xx_and_every_response_matches_the_schema(fuzz_app, caplog):

@@ -192,7 +192,7 @@ def settle(store: SessionStore, snapshot: Snapshot) -> SessionRecord:
 
 
 def submit_code(store: SessionStore, session_id: str, code: str, *, max_attempts: int,
-                code_ttl: int) -> None:
+                code_ttl: float) -> None:
     """``awaiting_code`` → ``verifying``, counting the attempt and handing the code
     to the owning worker in the same step. Beyond ``max_attempts`` the session
     fails with ``too_many_attempts``."""

@@ -162,9 +162,9 @@ class Settings:
     login_env: Mapping[str, str] = field(default_factory=dict)
     session_ttl: int = defaults.SESSION_TTL
     credentials_ttl: int = defaults.CREDENTIALS_TTL
-    code_wait_timeout: int = defaults.CODE_WAIT_TIMEOUT
-    url_timeout: int = defaults.URL_TIMEOUT
-    exchange_timeout: int = defaults.EXCHANGE_TIMEOUT
+    code_wait_timeout: float = defaults.CODE_WAIT_TIMEOUT
+    url_timeout: float = defaults.URL_TIMEOUT
+    exchange_timeout: float = defaults.EXCHANGE_TIMEOUT
     heartbeat_ttl: int = defaults.HEARTBEAT_TTL
     start_timeout: int = defaults.START_TIMEOUT
     warm_pool: Mapping[LoginMode, int] = field(default_factory=dict)
@@ -236,9 +236,9 @@ class Settings:
             login_env=login_env,
             session_ttl=_int(env, "VF_SESSION_TTL", defaults.SESSION_TTL),
             credentials_ttl=_int(env, "VF_CREDENTIALS_TTL", defaults.CREDENTIALS_TTL),
-            code_wait_timeout=_int(env, "VF_CODE_WAIT_TIMEOUT", defaults.CODE_WAIT_TIMEOUT),
-            url_timeout=_int(env, "VF_URL_TIMEOUT", defaults.URL_TIMEOUT),
-            exchange_timeout=_int(env, "VF_EXCHANGE_TIMEOUT", defaults.EXCHANGE_TIMEOUT),
+            code_wait_timeout=_float(env, "VF_CODE_WAIT_TIMEOUT", defaults.CODE_WAIT_TIMEOUT),
+            url_timeout=_float(env, "VF_URL_TIMEOUT", defaults.URL_TIMEOUT),
+            exchange_timeout=_float(env, "VF_EXCHANGE_TIMEOUT", defaults.EXCHANGE_TIMEOUT),
             heartbeat_ttl=_int(env, "VF_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL, minimum=2),
             start_timeout=_int(env, "VF_START_TIMEOUT", defaults.START_TIMEOUT),
             warm_pool=_warm_pool(env.get("VF_WARM_POOL", "")),

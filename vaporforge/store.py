@@ -12,6 +12,7 @@ Contract:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -167,8 +168,8 @@ class SessionStore:
 
     def move(self, session_id: str, expect: SessionState, to: SessionState, *,
              fields: Mapping[str, Any] | None = None, attempt_cap: int = 0,
-             only_without_heartbeat: bool = False, payload: str = "", payload_ttl: int = 0,
-             push: str = "", push_ttl: int = 0) -> Moved:
+             only_without_heartbeat: bool = False, payload: str = "", payload_ttl: float = 0,
+             push: str = "", push_ttl: float = 0) -> Moved:
         """Move ``expect`` → ``to`` in one step if the session is still ``expect``.
 
         With ``payload``, the payload is stored in the same step; reaching a
@@ -179,8 +180,8 @@ class SessionStore:
         pairs = [item for pair in changes.items() for item in pair]
         status, found = self._move(keys=keys, args=[
             expect.value, to.value, int(to.terminal), defaults.RECORD_GRACE, attempt_cap,
-            int(only_without_heartbeat), payload, max(1, payload_ttl), push,
-            max(1, push_ttl), session_id, changes.get("error_code", ""),
+            int(only_without_heartbeat), payload, max(1, math.ceil(payload_ttl)), push,
+            max(1, math.ceil(push_ttl)), session_id, changes.get("error_code", ""),
             defaults.METRICS_TTL, *pairs])
         current = SessionState(found) if found else None
         return Moved(status == 1, current, over_cap=status == -1)
