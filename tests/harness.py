@@ -223,11 +223,16 @@ def stop_stack(stack: Stack) -> None:
             proc.wait(5)
 
 
-def cli_processes(marker: str = str(SIMULATOR)) -> list[int]:
+def cli_processes(marker: str = str(SIMULATOR), within: Path | None = None) -> list[int]:
+    """CLI processes (``marker`` in their command line); with ``within``, only
+    those whose working directory (the login HOME) is below that folder."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if within is not None and not os.readlink(f"/proc/{pid}/cwd").startswith(
+                    str(within)):
+                continue
         except OSError:
             continue
         if marker.encode() in cmdline and b"pytest" not in cmdline:

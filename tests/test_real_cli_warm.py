@@ -37,16 +37,9 @@ def warm_real(request, databases, work_root):
     yield stack
     stop_stack(stack)  # drains: every warm CLI and container is withdrawn and removed
     databases.release(stack.redis_url)
-    assert not [pid for pid in cli_processes("claude-code") if _in(pid, stack.work_dir)]
+    assert not cli_processes("claude-code", within=stack.work_dir)
     assert not login_containers()
     assert not list(stack.work_dir.iterdir())
-
-
-def _in(pid: int, folder) -> bool:
-    try:
-        return os.readlink(f"/proc/{pid}/cwd").startswith(str(folder))
-    except OSError:
-        return False
 
 
 def take_warm(stack, mode: str) -> dict:

@@ -4,7 +4,6 @@ entries are replaced, and nothing is left behind on any path."""
 
 from __future__ import annotations
 
-import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,14 +15,7 @@ from conftest import cli_processes, start_stack, stop_stack, wait_for
 
 def clis_of(stack) -> set[int]:
     """The CLI processes running in this stack's HOMEs."""
-    found = set()
-    for pid in cli_processes():
-        try:
-            if os.readlink(f"/proc/{pid}/cwd").startswith(str(stack.work_dir)):
-                found.add(pid)
-        except OSError:
-            pass
-    return found
+    return set(cli_processes(within=stack.work_dir))
 
 
 def warm(stack, mode: str = "oauth") -> int:

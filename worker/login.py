@@ -107,7 +107,7 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
         driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, record.mode)), record.mode,
                              extra_hosts=ctx.settings.extra_sign_in_hosts,
                              cli_version=ctx.cli_version,
-                             ended=lambda: _ended(store, session_id) or (
+                             ended=lambda: session_ended(store, session_id) or (
                                  starting[0] and ctx.shutting_down.is_set()))
         taken = time.monotonic()
         url = driver.read_url(ctx.settings.url_timeout)
@@ -247,7 +247,8 @@ def _read_json(place: LoginPlace, path: str) -> dict[str, Any] | None:
     return value
 
 
-def _ended(store: SessionStore, sid: str) -> bool:
+def session_ended(store: SessionStore, sid: str) -> bool:
+    """The session has ended (or is gone): its CLI has nothing left to do."""
     record = store.get(sid)
     return record is None or record.state.terminal
 

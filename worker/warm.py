@@ -20,12 +20,13 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from vaporforge.errors import BrokerError
 from vaporforge.states import LoginMode
 from vaporforge.warm_store import WarmStore
 from worker.driver import LoginDriver
-from worker.login import LoginContext, serve_bound, spawn_spec
+from worker.login import LoginContext, serve_bound, session_ended, spawn_spec
 from worker.runtimes.base import LoginPlace
 
 log = logging.getLogger("vaporforge.warm")
@@ -120,7 +121,7 @@ class WarmPool:
             record = ctx.store.get(session_id)
             if record is None:
                 return
-            ended[0] = lambda: (r := ctx.store.get(session_id)) is None or r.state.terminal
+            ended[0] = partial(session_ended, ctx.store, session_id)
             serving = True
             serve_bound(ctx, record, driver, place)  # stops the place when the login ends
         except BrokerError as exc:
