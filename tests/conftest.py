@@ -9,6 +9,10 @@ HOME is left, and no key of a store database lacks a TTL.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,9 +91,20 @@ def nothing_left_behind(request: pytest.FixtureRequest, work_root: Path) -> Iter
     yield
     if request.node.get_closest_marker("keeps_warm_entries"):
         return  # its module's fixture checks the same once its pool is stopped
-    wait_for(lambda: not cli_processes(), timeout=20, what="every CLI process to end")
     homes = lambda: [p for p in work_root.glob("*/homes/*")]  # noqa: E731
-    wait_for(lambda: not homes(), timeout=20, what="every login HOME to be removed")
+    try:
+        wait_for(lambda: not cli_processes(), timeout=20, what="every CLI process to end")
+        wait_for(lambda: not homes(), timeout=20, what="every login HOME to be removed")
+    except AssertionError as exc:
+        # Clear what this test left, so the leak is reported here and not again
+        # by every test after it.
+        for pid in cli_processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        left = homes()
+        for home in left:
+            shutil.rmtree(home, ignore_errors=True)
+        raise AssertionError(f"{exc}; left behind: {[p.name for p in left]}") from None
     if "databases" in request.fixturenames:  # the stacks' databases
         for url in request.getfixturevalue("databases").held:
             client = redis.Redis.from_url(url)

@@ -10,7 +10,9 @@ import requests
 from conftest import SIMULATOR, start_stack, stop_stack, wait_for
 
 from vaporforge.settings import Settings
+from vaporforge.states import LoginMode
 from vaporforge.store import SessionStore
+from vaporforge.warm_store import WarmStore
 from worker.process import WorkerProcess
 from worker.runtimes.local import LocalRuntime
 
@@ -75,3 +77,42 @@ def test_the_redis_pool_fits_the_thread_pool_that_runs(databases, work_root):
     finally:
         stop_stack(stack)
         databases.release(stack.redis_url)
+
+
+class SlowToRemove(LocalRuntime):
+    """A real local runtime whose places take a moment to remove, as a HOME
+    full of CLI caches does."""
+
+    def start(self, session_id: str, expires_at: int):
+        place = super().start(session_id, expires_at)
+        stop = place.stop
+
+        def slow_stop() -> None:
+            time.sleep(0.5)
+            stop()
+
+        place.stop = slow_stop  # type: ignore[method-assign]
+        return place
+
+
+def test_a_drained_warm_pool_leaves_no_home_when_the_process_exits(redis_db, tmp_path):
+    """close() returns only once every warm entry's place is gone: the process
+    exits right after it, and a HOME removed later would never be removed."""
+    homes = tmp_path / "homes"
+    settings = Settings(redis_url=redis_db, work_dir=str(homes),
+                        login_command=(sys.executable, str(SIMULATOR)),
+                        warm_pool={LoginMode.OAUTH: 2}, exchange_timeout=5)
+    process = WorkerProcess(settings, lambda s: SlowToRemove(s.work_dir))
+    process.pool_size = 4
+    process.start()
+    assert process.warm is not None
+    wait_for(lambda: process.warm.count(LoginMode.OAUTH) == 2
+             and WarmStore(process.context().store).counts().get("oauth") == 2,
+             timeout=15, what="two warm entries")
+    process.drain()
+    # As in Celery: the pool stops between drain and close, and by then the
+    # entries have noticed the drain and are removing their places.
+    wait_for(lambda: process.warm.count(LoginMode.OAUTH) == 0, timeout=5,
+             what="the entries to notice the drain")
+    process.close()
+    assert list(homes.iterdir()) == []

@@ -133,14 +133,19 @@ class WarmPool:
         finally:
             with self._lock:
                 self._entries.pop(entry_id, None)
-                self._threads.discard(threading.current_thread())
-            if place is not None and not serving:
-                with contextlib.suppress(Exception):
-                    self.store.withdraw(entry_id, mode)
-                try:
-                    place.stop()
-                except BrokerError as exc:  # the reaper removes it later
-                    log.error("warm entry: could not stop its place: %s", exc.message)
+            try:
+                if place is not None and not serving:
+                    with contextlib.suppress(Exception):
+                        self.store.withdraw(entry_id, mode)
+                    try:
+                        place.stop()
+                    except BrokerError as exc:  # the reaper removes it later
+                        log.error("warm entry: could not stop its place: %s", exc.message)
+            finally:
+                # Last: join() returns once no thread is listed, and the process
+                # may exit then, so the place must be gone before.
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
 
     def _offer_and_wait(self, entry_id: str, mode: LoginMode, url: str,
                         driver: LoginDriver) -> str | None:
