@@ -43,7 +43,7 @@ def docker_stack(databases, work_root, engine):
         databases.allocate(), work_root, "docker",
         login_command="python3 /opt/vaporforge/cli_simulator.py",
         extra_env={"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": IMAGE,
-                   "VF_DOCKER_NETWORK": "none", "VF_SESSION_TTL": "20",
+                   "VF_DOCKER_NETWORK": "none", "VF_SESSION_TTL": "10",
                    "VF_DOCKER_MEMORY": "256m", "VF_DOCKER_PIDS": "64"})
     yield running
     stop_stack(running)

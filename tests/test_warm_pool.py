@@ -96,7 +96,7 @@ def test_cancel_and_expiry_end_a_warm_cli(pooled):
 @pytest.mark.keeps_warm_entries  # the module's pool is still up
 def test_old_entries_are_replaced(databases, work_root):
     stack = start_stack(databases.allocate(), work_root, "warm-old",
-                        extra_env={"VF_WARM_POOL": "oauth:1", "VF_WARM_MAX_AGE": "8"})
+                        extra_env={"VF_WARM_POOL": "oauth:1", "VF_WARM_MAX_AGE": "5"})
     try:
         wait_for(lambda: warm(stack) == 1, timeout=20, what="one entry")
         first = clis_of(stack)
