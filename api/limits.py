@@ -3,7 +3,9 @@
 - creations, refreshes, ``/readyz`` and failed session look-ups: per client network (an
   IPv4 address, or the /64 an IPv6 client holds);
 - polls (GET, HEAD) and actions (code, claim, cancel): per session, counted
-  only after the bearer token matched, and only for well-formed ids;
+  only when the bearer token matches, and only for well-formed ids; the count
+  is stepped by the store in the same script that reads the session (one round
+  trip), on the limits library's own key and fixed-window rule;
 - one counter step per request; on 429 the answer carries ``Retry-After``.
 """
 
@@ -19,10 +21,12 @@ from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
+from limits.storage import RedisStorage
 
 from vaporforge import connections
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.settings import Settings
+from vaporforge.store import WindowCounter
 
 EXTENSION = "vaporforge_limits"
 
@@ -64,11 +68,29 @@ class SessionLimits:
                       LimitKind.PROBE: parse(settings.probe_rate)}
 
     def hit(self, kind: LimitKind, identity: str) -> None:
+        if not self.limiter.limiter.hit(self.items[kind], self.prefix, kind.value, identity):
+            self.refuse(kind, identity)
+
+    def counter(self, kind: LimitKind, identity: str) -> WindowCounter:
+        """The limits library's own counter for ``kind``/``identity``, for the
+        store to step within its session read (one round trip per poll)."""
         item = self.items[kind]
-        if not self.limiter.limiter.hit(item, self.prefix, kind.value, identity):
-            stats = self.limiter.limiter.get_window_stats(item, self.prefix, kind.value,
-                                                          identity)
-            raise RateLimited(item, stats.reset_time)
+        storage = self.limiter.limiter.storage
+        if not isinstance(storage, RedisStorage):  # the store's script steps it in Redis
+            raise TypeError("per-session limits need the Redis storage")
+        return WindowCounter(storage.prefixed_key(item.key_for(self.prefix, kind.value, identity)),
+                             item.get_expiry())
+
+    def check(self, kind: LimitKind, identity: str, hits: int) -> None:
+        """Refuse once the counter stepped by :meth:`counter` is past the limit
+        (the limits library's fixed-window rule)."""
+        if hits > self.items[kind].amount:
+            self.refuse(kind, identity)
+
+    def refuse(self, kind: LimitKind, identity: str) -> None:
+        item = self.items[kind]
+        stats = self.limiter.limiter.get_window_stats(item, self.prefix, kind.value, identity)
+        raise RateLimited(item, stats.reset_time)
 
 
 def install(app: Flask, settings: Settings) -> Limiter:
@@ -88,8 +110,13 @@ def install(app: Flask, settings: Settings) -> Limiter:
     return limiter
 
 
-def limit_session(kind: LimitKind, session_id: str) -> None:
-    current_app.extensions[EXTENSION].hit(kind, session_id)
+def session_counter(kind: LimitKind, session_id: str) -> WindowCounter:
+    """The per-session counter the session read steps for the token holder."""
+    return current_app.extensions[EXTENSION].counter(kind, session_id)
+
+
+def check_session(kind: LimitKind, session_id: str, hits: int) -> None:
+    current_app.extensions[EXTENSION].check(kind, session_id, hits)
 
 
 def refuse_probe() -> None:

@@ -20,7 +20,7 @@ from kombu.exceptions import OperationalError
 
 from api.context import api_context
 from api.errors import error_response
-from api.limits import LimitKind, limit_session, refuse_probe
+from api.limits import LimitKind, check_session, refuse_probe, session_counter
 from api.schemas import (
     CodeAcceptedSchema,
     CreateSessionSchema,
@@ -75,12 +75,15 @@ def authorized_session(session_id: str, kind: LimitKind) -> SessionRecord:
     makes the store record what it implies (expiry, a lost worker)."""
     match = _BEARER.match(request.headers.get("Authorization", ""))
     store = api_context().store
-    snapshot = store.read(session_id) if match and _SESSION_ID.match(session_id) else None
-    if snapshot is None or not hmac.compare_digest(token_hash(match.group(1)),  # type: ignore[union-attr]
-                                                   snapshot.record.token_hash):
+    snapshot, presented = None, ""
+    if match and _SESSION_ID.match(session_id):
+        presented = token_hash(match.group(1))
+        snapshot = store.read(session_id, count=session_counter(kind, session_id),
+                              token_hash=presented)
+    if snapshot is None or not hmac.compare_digest(presented, snapshot.record.token_hash):
         refuse_probe()
         raise lifecycle.SessionNotFound()
-    limit_session(kind, session_id)
+    check_session(kind, session_id, snapshot.hits)
     return lifecycle.settle(store, snapshot)
 
 

@@ -28,12 +28,13 @@ from bench.common import Client, Lab, Options
 from bench.fig_poll import API_APP, parse_wrk
 
 FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "flask-limiter: limit check (EVALSHA)": ("Limiter._check_request_limit (",),
-    "flask-limiter: rate-limit headers (GET + TTL)": ("Limiter.__inject_headers (",),
-    "authorized_session (token check, get, settle)": ("authorized_session (api/",),
-    "SessionStore.get (HGETALL + parse)": ("SessionStore.get (",),
-    "SessionStore.settle (HGETALL, EXISTS x2)": ("SessionStore.settle (",),
-    "serialisation (marshmallow dump + JSON)": ("marshmallow/", "flask/json/", "json/encoder"),
+    "flask-limiter: its before-request check (no limit on polls)": (
+        "Limiter._check_request_limit (",),
+    "authorized_session (token hash, read, limit, settle)": ("authorized_session (api/",),
+    "SessionStore.read (one script: record, heartbeat, payload, limit step)": (
+        "SessionStore.read (",),
+    "lifecycle.settle (no move on a healthy session)": ("settle (vaporforge/lifecycle",),
+    "serialisation (JSON)": ("marshmallow/", "flask/json/", "json/encoder"),
     "status_body": ("status_body (",),
     "redis-py, every command (send + wait + parse)": ("redis/",),
     "werkzeug request/response objects and routing": ("werkzeug/",),

@@ -235,13 +235,15 @@ def dominates(figs: dict[str, Any]) -> list[str]:
     if prof:
         fn = prof["by_function_pct"]
         notes.append(
-            f"Poll: {trips.get('per_poll', '?')} Redis round trips per poll; redis-py is the "
+            f"Poll: {trips.get('per_poll', '?')} Redis round trip(s) per poll; redis-py is the "
             f"deepest frame in {prof['by_package_pct'].get('redis')} % of request time. "
-            "flask-limiter's check and its rate-limit headers hold "
-            f"{fn['flask-limiter: limit check (EVALSHA)']} % and "
-            f"{fn['flask-limiter: rate-limit headers (GET + TTL)']} %; the session's get and "
-            f"settle {fn['authorized_session (token check, get, settle)']} %; schema "
-            f"serialisation {fn['serialisation (marshmallow dump + JSON)']} %.")
+            "flask-limiter's before-request check holds "
+            f"{fn['flask-limiter: its before-request check (no limit on polls)']} %; the "
+            "session's read (with its limit step) "
+            f"{fn['SessionStore.read (one script: record, heartbeat, payload, limit step)']} %; "
+            f"gunicorn {fn['gunicorn (parse request, write response)']} %; werkzeug "
+            f"{fn['werkzeug request/response objects and routing']} %; JSON "
+            f"{fn['serialisation (JSON)']} %.")
     return ["## What dominates", "", *[f"- {n}" for n in notes], ""] if notes else []
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from vaporforge.keys import KeyKind, key_for
 from vaporforge.states import LoginMode, SessionState
-from vaporforge.store import WAKE, SessionRecord, SessionStore
+from vaporforge.store import WAKE, SessionRecord, SessionStore, WindowCounter
 
 S = SessionState
 
@@ -66,6 +66,29 @@ def test_read_sees_record_heartbeat_and_payload_together(store):
     store.take(sid, "w", 5)
     assert store.read(sid).heartbeat_alive
     assert store.read("missing" * 3) is None
+
+
+@pytest.mark.parametrize(("presented", "reads", "hits"), [
+    ("h" * 64, 3, 3),   # the token holder: each read is one step
+    ("x" * 64, 3, 0),   # another token: nothing is spent
+    ("", 2, 0),         # no token at all
+])
+def test_read_steps_the_counter_only_for_the_token_holder(store, store_client, presented,
+                                                          reads, hits):
+    sid = make(store).session_id
+    counter = WindowCounter("unit:limit/poll/" + sid, 30)
+    for _ in range(reads):
+        snapshot = store.read(sid, count=counter, token_hash=presented)
+    assert snapshot.hits == hits
+    assert int(store_client.get(counter.key) or 0) == hits
+    if hits:
+        assert 0 < store_client.ttl(counter.key) <= 30  # the window runs from the first step
+
+
+def test_reading_a_missing_session_makes_no_counter(store, store_client):
+    counter = WindowCounter("unit:limit/poll/nobody", 30)
+    assert store.read("nobody" * 4, count=counter, token_hash="h" * 64) is None
+    assert store_client.exists(counter.key) == 0
 
 
 @pytest.mark.parametrize(("expect", "applied"), [(S.STARTING, True), (S.AWAITING_CODE, False)])

@@ -93,6 +93,17 @@ class Snapshot:
     record: SessionRecord
     heartbeat_alive: bool
     payload_present: bool
+    hits: int = 0
+    """The counter's value after this read's step (0: not counted)."""
+
+
+@dataclass(frozen=True)
+class WindowCounter:
+    """A fixed-window counter a read steps for the session's token holder:
+    ``key`` (kept for ``window`` seconds from its first step)."""
+
+    key: str
+    window: int
 
 
 @dataclass(frozen=True)
@@ -150,17 +161,24 @@ class SessionStore:
         _, place_id, url = found
         return Created(place_id=place_id, oauth_url=url)
 
-    def read(self, session_id: str) -> Snapshot | None:
-        """The record with its heartbeat and payload presence, in one step."""
+    def read(self, session_id: str, *, count: WindowCounter | None = None,
+             token_hash: str = "") -> Snapshot | None:
+        """The record with its heartbeat and payload presence, in one step; with
+        ``count``, that counter is stepped in the same step if ``token_hash`` is
+        the session's."""
         keys = self._keys(session_id, KeyKind.SESSION, KeyKind.HEARTBEAT, KeyKind.PAYLOAD)
-        found = self._read(keys=keys)
+        args: list[str | int] = []
+        if count is not None:
+            keys.append(count.key)
+            args = [token_hash, max(1, count.window)]
+        found = self._read(keys=keys, args=args)
         if not found:
             return None
-        flat, beating, payload = found
+        flat, beating, payload, hits = found
         data = dict(zip(flat[::2], flat[1::2], strict=True))
         if "state" not in data:
             return None
-        return Snapshot(SessionRecord.from_hash(data), bool(beating), bool(payload))
+        return Snapshot(SessionRecord.from_hash(data), bool(beating), bool(payload), int(hits))
 
     def get(self, session_id: str) -> SessionRecord | None:
         snapshot = self.read(session_id)

@@ -5,12 +5,20 @@ they apply a step only if the session is still as the caller saw it, and keep
 every key they write under a TTL.
 """
 
-# KEYS: session, heartbeat, payload. The record and, in the same step, whether
-# its owner still beats and whether a payload waits.
+# KEYS: session, heartbeat, payload [, counter]. ARGV (with a counter): token
+# hash, counter window (s). The record and, in the same step, whether its owner
+# still beats and whether a payload waits; with a counter, one step of that
+# fixed-window counter (as the limits library's incr_expire), taken only when the
+# caller holds the session's token, so nobody else spends it.
 READ = """
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then return false end
-return {h, redis.call('EXISTS', KEYS[2]), redis.call('EXISTS', KEYS[3])}
+local hits = 0
+if KEYS[4] and redis.call('HGET', KEYS[1], 'token_hash') == ARGV[1] then
+  hits = redis.call('INCRBY', KEYS[4], 1)
+  if hits == 1 then redis.call('EXPIRE', KEYS[4], ARGV[2]) end
+end
+return {h, redis.call('EXISTS', KEYS[2]), redis.call('EXISTS', KEYS[3]), hits}
 """
 
 # KEYS: session, payload, live, heartbeat, code, metrics
