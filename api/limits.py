@@ -17,7 +17,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
@@ -107,7 +107,19 @@ def install(app: Flask, settings: Settings) -> Limiter:
     views["refresh.Refresh"] = limiter.limit(settings.refresh_rate, methods=["POST"])(
         views["refresh.Refresh"])
     app.extensions[EXTENSION] = SessionLimits(limiter, settings)
+
+    @limiter.request_filter
+    def _counted_by_the_route() -> bool:
+        # Skips Flask-Limiter's per-request resolution (a tenth of a poll's
+        # Python time): these routes carry no decorated limit and count per
+        # session themselves.
+        return request.endpoint in PER_SESSION_ENDPOINTS
+
     return limiter
+
+
+PER_SESSION_ENDPOINTS = frozenset({"sessions.Session", "sessions.Code", "sessions.Credentials"})
+"""Routes limited per session (by :func:`check_session`), not by Flask-Limiter."""
 
 
 def session_counter(kind: LimitKind, session_id: str) -> WindowCounter:

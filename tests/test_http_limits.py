@@ -9,6 +9,8 @@ import pytest
 from apiclient import ApiClient
 from harness import free_port, start_redis
 
+from api.limits import PER_SESSION_ENDPOINTS
+
 PROXY = {"VF_TRUSTED_PROXIES": 1}
 
 
@@ -114,3 +116,11 @@ def test_with_redis_down_every_endpoint_is_503_and_recovers(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_every_route_of_one_session_is_limited_per_session(api):
+    """Flask-Limiter skips exactly the routes that count per session themselves:
+    a new per-session route must be counted too, and no other route is skipped."""
+    per_session = {rule.endpoint for rule in api.app.url_map.iter_rules()
+                   if "<session_id>" in rule.rule}
+    assert per_session == PER_SESSION_ENDPOINTS
