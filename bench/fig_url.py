@@ -17,6 +17,7 @@ runs alternate, so all see the same machine load. Nothing reaches the internet.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -150,14 +151,24 @@ def runtime_once(setup: Setup, mode: LoginMode) -> float:
         place.stop()
 
 
-_LOG_TIME = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] .*?"
+_TEXT_TIME = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] "
 
 
 def _log_time(log: str, pattern: str) -> float | None:
-    found = re.search(_LOG_TIME + pattern, log, re.MULTILINE)
-    if not found:
-        return None
-    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    """When the worker logged a line matching ``pattern`` (its JSON log, the
+    default, or ``VF_LOG_FORMAT=text``)."""
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            found = re.search(_TEXT_TIME + ".*?" + pattern, line)
+            stamp = found.group(1) if found else None
+        else:
+            matched = isinstance(entry, dict) and re.search(pattern, str(entry.get("message")))
+            stamp = entry.get("time") if matched else None
+        if stamp:
+            return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return None
 
 
 def broker_once(client: Client, setup: Setup, mode: LoginMode,

@@ -252,11 +252,10 @@ def write(results: dict[str, Any]) -> None:
     lines = [HEADER,
              f"**Last run:** {results['date']}, `{results['command']}`, "
              f"{results.get('seconds')} s. "
-             "These committed figures come from a helper's run on a shared machine while "
-             "other test suites ran (load average "
+             "Load average "
              f"{', '.join(f'{x:.1f}' for x in m['loadavg_start'])} at the start, "
-             f"{', '.join(f'{x:.1f}' for x in m.get('loadavg_end', []))} at the end); the lead "
-             "re-runs them on a quiet machine.", "",
+             f"{', '.join(f'{x:.1f}' for x in m.get('loadavg_end', []))} at the end (other "
+             "work on the machine slows a figure and its ceiling alike; compare ratios).", "",
              f"**Machine:** {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, "
              f"Linux {m['kernel']}, Python {m['python']}, {m.get('redis', '')}, "
              f"{m.get('wrk', '')}, {m.get('gunicorn', '')}.", "",
