@@ -16,4 +16,4 @@ RUN useradd --uid 10002 --no-create-home --shell /usr/sbin/nologin broker
 USER broker
 EXPOSE 8000
 # Workers and threads as measured best for the poll path (BENCHMARKS.md, figure 3).
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "2", "--no-control-socket", "api:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--no-control-socket", "api:create_app()"]

@@ -48,7 +48,7 @@ if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
 fi
 echo "== login command: $VF_LOGIN_COMMAND"
 celery -A worker worker --loglevel INFO & pids+=($!)
-gunicorn --bind "127.0.0.1:$port" --workers 4 --threads 2 --no-control-socket 'api:create_app()' & pids+=($!)
+gunicorn --bind "127.0.0.1:$port" --workers 2 --threads 4 --no-control-socket 'api:create_app()' & pids+=($!)
 echo "== API on http://127.0.0.1:$port (try: curl -X POST -H 'Content-Type: application/json'" \
   "-d '{}' http://127.0.0.1:$port/api/auth/sessions)"
 wait -n
