@@ -151,6 +151,16 @@ class Stack:
         except AssertionError:
             raise AssertionError(f"never reached {states}; last seen {seen[-1:]}") from None
 
+    def sign_in(self, mode: str, code: str) -> tuple[dict, requests.Response]:
+        """A whole login as a browser runs it: create, wait for the URL, paste
+        ``code``, wait for ``ready``, claim. The session and the claim's answer."""
+        session = self.create(mode)
+        self.wait_state(session, "awaiting_code")
+        pasted = self.call("POST", session, "/code", json={"code": code})
+        assert pasted.status_code == 202, pasted.text
+        self.wait_state(session, "ready")
+        return session, self.call("POST", session, "/credentials")
+
     def logs(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
 

@@ -160,12 +160,8 @@ def test_openapi_document_is_served(api):
 
 
 def test_store_keys_hold_no_secret(stack):
-    session = stack.create("oauth")
-    stack.wait_state(session, "awaiting_code")
     code = "secret-code-do-not-store-777#state"
-    stack.call("POST", session, "/code", json={"code": code})
-    stack.wait_state(session, "ready")
-    stack.call("POST", session, "/credentials")
+    session, _ = stack.sign_in("oauth", code)
     dump = redis_dump(stack.redis_url)
     for secret in (code, tokens_for(code)["access"], session["session_token"]):
         assert secret.encode() not in dump

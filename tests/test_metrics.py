@@ -69,12 +69,8 @@ def test_metrics_match_a_scripted_run(observed):
 
 def test_log_lines_are_json_with_the_session_id_and_no_secret(observed):
     stack = observed
-    session = stack.create("oauth")
-    stack.wait_state(session, "awaiting_code")
     code = "log-secret-code-0123456789#state"
-    stack.call("POST", session, "/code", json={"code": code})
-    stack.wait_state(session, "ready")
-    stack.call("POST", session, "/credentials")
+    session, _ = stack.sign_in("oauth", code)
     lines = [json.loads(line) for line in (stack.log_dir / "worker.log").read_text().splitlines()
              if line.startswith("{")]
     mine = [line for line in lines if session["session_id"] in line["message"]]

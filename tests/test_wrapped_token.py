@@ -27,12 +27,9 @@ def narrow(databases, work_root):
 
 
 def test_a_wrapped_token_is_handed_out_whole(narrow):
-    session = narrow.create("setup-token")
-    narrow.wait_state(session, "awaiting_code")
     code = "narrow-terminal-code-0123456789#state"
-    assert narrow.call("POST", session, "/code", json={"code": code}).status_code == 202
-    narrow.wait_state(session, "ready")
-    body = narrow.call("POST", session, "/credentials").json()
+    _, claimed = narrow.sign_in("setup-token", code)
+    body = claimed.json()
     token = tokens_for(code)["access"]
     assert len(token) > 2 * (WRAP - 1)  # it took three lines on screen
     assert body == {"mode": "setup-token", "credentials": {"oauth_token": token}}
