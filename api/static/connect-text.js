@@ -35,6 +35,21 @@ const PLAIN = {
     "Connect again.",
   upstream_unavailable: "Renewing your access failed: the Claude sign-in service did not " +
     "answer. The page will try again.",
+  ticket_required: "This broker signs people in only for the app that sent them. Open this " +
+    "page from your app's own link to connect your Claude account.",
+  ticket_invalid: "This sign-in link has expired or was already used. Go back to your app " +
+    "and start again from there.",
+  ticket_unavailable: "Your app could not start a sign-in just now. Reload the page and " +
+    "try again.",
+  mode_not_allowed: "Your app does not allow this kind of account. Choose another one.",
+  origin_not_allowed: "This sign-in was started for another website. Go back to your app " +
+    "and start again from there.",
+  superseded: "A newer sign-in was started for your account (in another tab or window), " +
+    "so this one was stopped.",
+  abandoned: "This sign-in was stopped because the page stopped checking on it. Start again.",
+  grant_required: "Your Claude sign-in cannot be renewed through this broker. Connect again.",
+  grant_invalid: "Your Claude sign-in cannot be renewed through this broker any more. " +
+    "Connect again.",
   client_key_required: "The broker only hands out sealed credentials, and this browser " +
     "could not make a key. Try another browser.",
 };

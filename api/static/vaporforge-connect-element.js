@@ -5,9 +5,12 @@
 // -> "Connected" with expiry and scopes. Cancel works at every step; errors are
 // shown in a role="alert" and the choice comes back for another try. While
 // connected it renews the access token 5 minutes before it expires.
+// Connect tickets: with `ticket-url="/path"` each attempt first POSTs to that
+// address of the host app (same origin, with its cookies) for {"ticket"}; or a
+// script sets the `ticket` property (the Connect page does, from `#ticket=`).
 import { MODES, YEAR_MS, day, modeLabel, plainWords, when } from "./connect-text.js";
 import {
-  REFRESH_MARGIN_MS, canRefresh, connect, disconnect, getCredentials, onChange,
+  REFRESH_MARGIN_MS, canRefresh, connect, disconnect, fetchTicket, getCredentials, onChange,
 } from "./vaporforge-connect.js";
 
 let counter = 0;
@@ -128,6 +131,7 @@ class VaporForgeConnect extends HTMLElement {
     this.heading.focus();
     try {
       const set = await connect({ baseUrl: this.baseUrl, mode, signal: controller.signal,
+        getTicket: () => this.ticketFor(),
         onUrl: (url, login) => this.showCode(url, login, controller),
         onState: (state, info) => this.onState(state, info) });
       this.flow = null;
@@ -142,6 +146,12 @@ class VaporForgeConnect extends HTMLElement {
         this.warn(plainWords(error));
       }
     }
+  }
+
+  // The ticket for one attempt: from the host's backend, or the one handed over.
+  ticketFor() {
+    const url = this.getAttribute("ticket-url");
+    return url ? fetchTicket(url) : this.ticket;
   }
 
   showCode(url, login, controller) {

@@ -3,97 +3,67 @@
  *
  *   import { connect, getAccessToken } from "https://broker.example/static/vaporforge-connect.js";
  *
- * connect({baseUrl, mode, onUrl, onState, signal}) -> Promise<credentials>
+ * connect({baseUrl, mode, ticket, getTicket, onUrl, onState, signal}) -> Promise<credentials>
  *   Runs one login: makes an ephemeral P-256 key pair (private half not
- *   extractable), creates a session with the public JWK, polls at the pace the
- *   broker asks (paused while the tab is hidden), calls onUrl(url, login) with
- *   the sign-in address, and onState(state, {error, oauthUrl, login}) on every
- *   change. `login.submitCode(code)` passes the pasted code on, `login.cancel()`
- *   (or aborting `signal`) ends the CLI. When the session is ready it claims the
- *   sealed credentials, opens them here, stores them sealed (see sealed-store.js)
+ *   extractable), creates a session with the public JWK (and the connect ticket
+ *   as `Authorization: Bearer`: `ticket`, or what `getTicket()` resolves to,
+ *   asked once per call), polls at the pace the broker asks (while the tab is
+ *   hidden, every 30 s: browsers throttle hidden timers to about once a minute,
+ *   and the broker ends logins not polled for VF_IDLE_TIMEOUT), calls
+ *   onUrl(url, login) with the sign-in address, and onState(state, {error,
+ *   oauthUrl, login}) on every change. `login.submitCode(code)` passes the
+ *   pasted code on, `login.cancel()` (or aborting `signal`) ends the CLI. When
+ *   the session is ready it claims the sealed credentials, opens them here,
+ *   stores them sealed (see sealed-store.js) with the claim's `refresh_grant`,
  *   and resolves with them. Rejects with a VaporForgeError (`code`, `message`).
- * getCredentials() -> the stored set or null, refreshed first when due
- *   (5 minutes before expiresAt).
- * getAccessToken() -> a fresh access token (for CLAUDE_CODE_OAUTH_TOKEN) or null.
- * refresh() -> the set after one refresh.
- * disconnect() -> erases the stored set and its key.
- * onChange(callback) -> unsubscribe; called when another tab (or this one)
- *   stored, refreshed or erased the set.
+ * fetchTicket(url) -> a ticket from the host app's backend: a same-origin POST
+ *   (with its cookies) answered by {"ticket"}.
  *
- * A credential set is {mode, credentials, api_key?, obtainedAt, broker}:
- * `credentials` is what the CLI produced ({"claudeAiOauth": {...}} or
- * {"oauth_token"}). Refresh tokens rotate, so refreshes are serialised across
- * tabs with the Web Locks API: a tab that waited reads the set the other tab
- * stored instead of refreshing again. Keep the refresh token in the browser;
- * hand sandboxes only access tokens.
+ * The stored set and its refresh live in vaporforge-refresh.js; everything it
+ * exports is exported here too: getCredentials(), getAccessToken(), refresh(),
+ * disconnect(), onChange(callback), canRefresh(set), isDue(set),
+ * REFRESH_MARGIN_MS. Keep the refresh token in the browser; hand sandboxes only
+ * access tokens.
  */
 import { compactDecrypt } from "./vendor/jose-6.2.18/jwe/compact/decrypt.js";
-import { eraseSealed, loadSealed, saveSealed } from "./sealed-store.js";
+import { VaporForgeError, call, requireSecureContext } from "./vaporforge-http.js";
+import { storeSet } from "./vaporforge-refresh.js";
 
-export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
+export { VaporForgeError } from "./vaporforge-http.js";
+export {
+  REFRESH_MARGIN_MS, canRefresh, disconnect, getAccessToken, getCredentials, isDue, onChange,
+  refresh,
+} from "./vaporforge-refresh.js";
+
 const DEFAULT_BASE = new URL("../", import.meta.url).href.replace(/\/$/, "");
-const WRITE_LOCK = "vaporforge-connect:credentials";
-const CHANGES = "vaporforge-connect";
+// Well under a minute: a hidden tab's timers may fire up to a minute late, and
+// the broker ends a login nobody polled for VF_IDLE_TIMEOUT (180 s by default).
+export const HIDDEN_POLL_MS = 30_000;
 const ENDED = { failed: "The sign-in failed.", expired: "The sign-in expired.",
   cancelled: "The sign-in was cancelled.", claimed: "The credentials were already handed out." };
 const TRANSIENT = new Set(["network_error", "rate_limited", "unavailable", "http_error"]);
 
-export class VaporForgeError extends Error {
-  constructor(code, message, status = 0) {
-    super(message);
-    this.name = "VaporForgeError";
-    this.code = code;
-    this.status = status;
+/** A connect ticket from the host's backend: POST `url` (same origin, with cookies) -> {ticket}. */
+export async function fetchTicket(url) {
+  const target = new URL(url, globalThis.document?.baseURI ?? globalThis.location?.href);
+  if (target.origin !== globalThis.location?.origin) {
+    throw new VaporForgeError("ticket_unavailable",
+      "The ticket address must be on this page's own site.");
   }
-}
-
-function requireSecureContext() {
-  if (!globalThis.isSecureContext || !crypto.subtle || !navigator.locks || !globalThis.indexedDB) {
-    throw new VaporForgeError("insecure_context",
-      "This page must be opened over https (or on localhost) to keep credentials safe.");
-  }
-}
-
-async function call(url, { method = "GET", token, body, signal, keepalive } = {}) {
-  const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(url, { method, headers, signal, keepalive, cache: "no-store",
-      credentials: "omit", body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (error) {
-    if (error?.name === "AbortError") throw error;
-    throw new VaporForgeError("network_error",
-      "The broker could not be reached. Check your connection and try again.");
+    response = await fetch(target, { method: "POST", credentials: "same-origin",
+      cache: "no-store", headers: { Accept: "application/json" } });
+  } catch {
+    throw new VaporForgeError("ticket_unavailable", "This app could not be reached for a ticket.");
   }
-  const data = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = new VaporForgeError(data?.error?.code || "http_error",
-      data?.error?.message || `The broker answered ${response.status}.`, response.status);
-    error.retryAfter = Number(response.headers.get("Retry-After")) || 0;
-    throw error;
+  const data = await response.json().catch(() => null);
+  if (!response.ok || typeof data?.ticket !== "string" || !data.ticket) {
+    throw new VaporForgeError("ticket_unavailable",
+      `This app did not give a ticket to sign in with (it answered ${response.status}).`,
+      response.status);
   }
-  return data;
-}
-
-// --- change notices across tabs ------------------------------------------------
-const listeners = new Set();
-const channel = "BroadcastChannel" in globalThis ? new BroadcastChannel(CHANGES) : null;
-channel?.addEventListener("message", () => listeners.forEach((fn) => fn()));
-
-function announce() {
-  channel?.postMessage("changed");
-  listeners.forEach((fn) => fn());
-}
-
-export function onChange(callback) {
-  listeners.add(callback);
-  return () => listeners.delete(callback);
-}
-
-function write(work) {
-  return navigator.locks.request(WRITE_LOCK, work);
+  return data.ticket;
 }
 
 // --- one login -------------------------------------------------------------------
@@ -132,8 +102,9 @@ class Login {
     call(this.url, { method: "DELETE", token: this.token, keepalive: true }).catch(() => {});
   }
 
-  // Waits `ms`, but not while the tab is hidden; returns at once on cancel, and
-  // as soon as the tab is shown again.
+  // Waits `ms`, or HIDDEN_POLL_MS while the tab is hidden (slower, but often
+  // enough that the broker does not end the login as abandoned); returns at once
+  // on cancel, and as soon as the tab is shown again.
   pause(ms) {
     return new Promise((resolve) => {
       const doc = globalThis.document;
@@ -144,10 +115,14 @@ class Login {
         this.wake = null;
         resolve();
       };
-      const seen = () => (doc.hidden ? clearTimeout(timer) : done());
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(done, doc?.hidden ? HIDDEN_POLL_MS : ms);
+      };
+      const seen = () => (doc.hidden ? arm() : done());
       this.wake = done;
       doc?.addEventListener("visibilitychange", seen);
-      if (!doc?.hidden) timer = setTimeout(done, ms);
+      arm();
     });
   }
 }
@@ -204,17 +179,19 @@ async function follow(login, first, { onUrl, onState }) {
   }
 }
 
-export async function connect({ baseUrl = DEFAULT_BASE, mode = "oauth", onUrl, onState,
-  signal } = {}) {
+export async function connect({ baseUrl = DEFAULT_BASE, mode = "oauth", ticket, getTicket,
+  onUrl, onState, signal } = {}) {
   requireSecureContext();
   const base = String(baseUrl).replace(/\/+$/, "");
+  // A ticket is used up only by a creation that succeeds; a fresh one per attempt.
+  const bearer = getTicket ? await getTicket() : ticket;
   const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false,
     ["deriveBits"]);
   const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
   // Not aborted mid-flight: a session created without our knowing would keep
   // its CLI running until it expires. Cancel it once we know its id instead.
   const created = await call(`${base}/api/auth/sessions`, { method: "POST",
-    body: { mode, client_public_key: { kty, crv, x, y } } });
+    token: bearer || undefined, body: { mode, client_public_key: { kty, crv, x, y } } });
   const login = new Login(base, created);
   login.report = onState;
   if (signal?.aborted) {
@@ -232,8 +209,8 @@ export async function connect({ baseUrl = DEFAULT_BASE, mode = "oauth", onUrl, o
     login.ended = true;
     const set = { ...(await openSealed(claimed, pair.privateKey)), obtainedAt: Date.now(),
       broker: base };
-    await write(() => saveSealed(set));
-    announce();
+    if (typeof claimed.refresh_grant === "string") set.refresh_grant = claimed.refresh_grant;
+    await storeSet(set);
     onState?.("claimed", { error: null, oauthUrl: null, login });
     return set;
   } finally {
@@ -241,93 +218,4 @@ export async function connect({ baseUrl = DEFAULT_BASE, mode = "oauth", onUrl, o
     signal?.removeEventListener("abort", abort);
     globalThis.removeEventListener?.("pagehide", leave);
   }
-}
-
-// --- the stored set --------------------------------------------------------------
-function oauthOf(set) {
-  return set?.credentials?.claudeAiOauth || null;
-}
-
-/** True when the set has a refresh token (setup-token and API keys have none). */
-export function canRefresh(set) {
-  return Boolean(oauthOf(set)?.refreshToken);
-}
-
-/** True when the access token is within 5 minutes of expiry (or past it). */
-export function isDue(set, now = Date.now()) {
-  const expiresAt = oauthOf(set)?.expiresAt;
-  return canRefresh(set) && typeof expiresAt === "number" && expiresAt - REFRESH_MARGIN_MS <= now;
-}
-
-// Replaces `seen` with a refreshed set, unless another tab replaced it while
-// this one waited for the lock: then the set that tab stored is the answer.
-function refreshFrom(seen) {
-  return write(async () => {
-    const current = await loadSealed();
-    if (!current) throw new VaporForgeError("not_connected", "No Claude account is connected.");
-    const oauth = oauthOf(current);
-    if (!canRefresh(current) || oauth.refreshToken !== oauthOf(seen)?.refreshToken) {
-      return current;
-    }
-    let fresh;
-    const asked = Date.now();
-    try {
-      fresh = await call(`${current.broker}/api/auth/refresh`, { method: "POST", body: {
-        refresh_token: oauth.refreshToken, scope: (oauth.scopes || []).join(" ") || undefined } });
-    } catch (error) {
-      if (error.code === "refresh_rejected") {
-        await eraseSealed(); // that refresh token is dead: a new sign-in is needed
-        announce();
-      }
-      throw error;
-    }
-    const renewed = { ...oauth, ...fresh.claudeAiOauth };
-    // By this browser's clock (counted from the request, so never late), in case
-    // it disagrees with the server's: a skewed clock must not cause a refresh loop.
-    if (fresh.expires_in > 0) {
-      const shift = asked + fresh.expires_in * 1000 - fresh.claudeAiOauth.expiresAt;
-      renewed.expiresAt += shift;
-      if (fresh.claudeAiOauth.refreshTokenExpiresAt) renewed.refreshTokenExpiresAt += shift;
-    }
-    const next = { ...current, refreshedAt: Date.now(), credentials: { ...current.credentials,
-      claudeAiOauth: renewed } };
-    await saveSealed(next);
-    announce();
-    return next;
-  });
-}
-
-export async function refresh() {
-  requireSecureContext();
-  const seen = await loadSealed();
-  if (!seen) throw new VaporForgeError("not_connected", "No Claude account is connected.");
-  if (!canRefresh(seen)) {
-    throw new VaporForgeError("no_refresh", "This login has no refresh token.");
-  }
-  return refreshFrom(seen);
-}
-
-/** The stored set or null; refreshed first when due unless `refreshIfDue` is false. */
-export async function getCredentials({ refreshIfDue = true } = {}) {
-  requireSecureContext();
-  const set = await loadSealed();
-  if (!set || !refreshIfDue || !isDue(set)) return set;
-  try {
-    return await refreshFrom(set);
-  } catch (error) {
-    // Still valid for a few minutes: a passing outage need not interrupt the user.
-    if (error.code !== "refresh_rejected" && oauthOf(set).expiresAt > Date.now()) return set;
-    throw error;
-  }
-}
-
-export async function getAccessToken() {
-  const set = await getCredentials();
-  return oauthOf(set)?.accessToken || set?.credentials?.oauth_token || null;
-}
-
-export async function disconnect() {
-  requireSecureContext();
-  await write(() => eraseSealed());
-  announce();
 }
