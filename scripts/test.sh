@@ -54,5 +54,11 @@ if [[ $VF_REAL_CLI_TESTS == 1 && -z ${VF_REAL_CLI:-} ]]; then
   export VF_REAL_CLI
 fi
 
+if [[ -z ${VF_TSC:-} ]]; then
+  echo "== TypeScript for the d.ts check (npm registry, cached in ${VF_TSC_CACHE:-$HOME/.cache/vaporforge-tsc})"
+  VF_TSC=$(scripts/install-tsc.sh)
+  export VF_TSC
+fi
+
 echo "== pytest"
 python -m pytest "$@"
