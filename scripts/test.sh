@@ -9,6 +9,8 @@
 #                          and older releases) from the npm registry into
 #                          ${VF_CLI_CACHE:-~/.cache/vaporforge-cli} and drive them (default: 1);
 #                          a VF_REAL_CLI already set (CLI paths, ':'-separated) is used as is
+#   VF_TSC                 a tsc for tests/test_types.py; unset, scripts/install-tsc.sh installs
+#                          the pinned TypeScript from the npm registry (cached)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -1,9 +1,13 @@
 // Credentials at rest in this browser: one record in IndexedDB, encrypted with
 // AES-GCM under a key that is also kept in IndexedDB, as a CryptoKey made with
-// `extractable: false`. Script on this origin can use the key but can never read
-// its bytes, so a copy of the database (a disk image, a backup, a dump by a
-// browser extension that reads storage) holds only ciphertext. Nothing goes to
-// localStorage or sessionStorage.
+// `extractable: false`. Nothing goes to localStorage or sessionStorage.
+//
+// What this protects: it stops script-level dumps of storage. Script (or an
+// extension) that reads IndexedDB gets the ciphertext and a key object whose
+// bytes it cannot export. It does not stop a copy of the browser profile:
+// Chromium writes a non-extractable key's bytes into the profile's IndexedDB
+// files, and such a copy was decrypted offline. Guard the profile (disk
+// encryption, OS accounts) as you would a password store.
 //
 // Contract: loadSealed() -> the stored object or null; saveSealed(object);
 // eraseSealed() removes the record and the key. Callers serialise writes
