@@ -1,0 +1,285 @@
+"""Host-authorised logins in chromium: the example host app and the Connect page.
+
+One broker stack with a host key (``VF_HOST_KEYS``), refresh grants, webhooks to
+the example host app (``examples/host-app/app.py``, a real Flask process on its
+own origin) and the fake sign-in service for refreshes. The host app signs its
+demo user in, mints tickets with its host key, embeds
+``<vaporforge-connect ticket-url=...>`` from the broker's origin and shows
+"connected" once the verified ``login.claimed`` webhook arrives. Elements are
+found by accessible names; screenshots go to ``.cache/screenshots/host-*``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from browser_kit import DUMP_STORAGE, chromium_path, live_record, paste, shoot, sign_in_link
+from cli_simulator import tokens_for
+from fake_oauth_server import FakeOAuthServer, tokens_for_refresh
+from harness import (
+    ROOT,
+    Databases,
+    Stack,
+    cli_processes,
+    free_port,
+    start_stack,
+    stop_stack,
+    wait_for,
+)
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from vaporforge.webhooks import signature
+
+EXAMPLE = ROOT / "examples" / "host-app"
+HOST_KEY = "vfhk_" + secrets.token_urlsafe(32)
+WEBHOOK_SECRET = secrets.token_urlsafe(32)
+USER, PASSWORD = "ada", "lovelace"
+TICKET_REQUIRED = ("This broker signs people in only for the app that sent them. Open this "
+                   "page from your app's own link to connect your Claude account.")
+expect.set_options(timeout=20_000)
+
+
+def example_webhooks():
+    spec = importlib.util.spec_from_file_location("host_app_webhooks", EXAMPLE / "webhooks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeOAuthServer]:
+    server = FakeOAuthServer(port=0, tls=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def host_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def stack(databases: Databases, work_root: Path, upstream: FakeOAuthServer,
+          host_port: int) -> Iterator[Stack]:
+    host = f"http://127.0.0.1:{host_port}"
+    running = start_stack(databases.allocate(), work_root, "host-app", extra_env={
+        "VF_REQUIRE_CLIENT_KEY": "true",
+        "VF_HOST_KEYS": f"host-app=sha256:{hashlib.sha256(HOST_KEY.encode()).hexdigest()}",
+        "VF_GRANT_KEYS": secrets.token_urlsafe(32),
+        "VF_WEBHOOK_URL": f"{host}/vaporforge/webhook", "VF_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "VF_ALLOWED_ORIGINS": host, "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
+        "VF_REFRESH_RATE": "1000/minute"})
+    yield running
+    stop_stack(running)
+    databases.release(running.redis_url)
+
+
+@pytest.fixture(scope="module")
+def host_app(stack: Stack, host_port: int, work_root: Path) -> Iterator[str]:
+    """The example host app, run as its README says, on its own origin."""
+    url = f"http://127.0.0.1:{host_port}"
+    log = open(work_root / "host-app.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLE / "app.py")], stdout=log, stderr=subprocess.STDOUT,
+        env={"PATH": "/usr/bin:/bin", "VAPORFORGE_URL": stack.base_url,
+             "VAPORFORGE_HOST_KEY": HOST_KEY, "VAPORFORGE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+             "HOST_APP_PORT": str(host_port)})
+    try:
+        wait_for(lambda: _answers(url), what="the example host app")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:  # not listening yet
+        return False
+
+
+def mint(stack: Stack, **body) -> str:
+    answer = requests.post(stack.url("/api/auth/tickets"), timeout=10,
+                           headers={"Authorization": f"Bearer {HOST_KEY}"},
+                           json={"end_user": "page-user", **body})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["ticket"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path())
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh context; its console must stay free of errors."""
+    context: BrowserContext = browser.new_context(viewport={"width": 1280, "height": 860},
+                                                  locale="en-US", timezone_id="UTC")
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    yield opened
+    context.close()
+    # A refused creation (401) is logged by chromium as a failed resource load.
+    assert [e for e in errors if "401" not in e] == []
+
+
+def element_status(page: Page):
+    return page.locator("vaporforge-connect").get_by_role("status")
+
+
+def creations(page: Page) -> list[dict]:
+    """Every session creation the page sends, with its headers."""
+    seen: list[dict] = []
+    page.on("request", lambda r: seen.append(r.headers) if r.method == "POST"
+            and r.url.endswith("/api/auth/sessions") else None)
+    return seen
+
+
+# --- the example host app ------------------------------------------------------------
+def test_the_example_host_app_connects_its_user(page: Page, stack: Stack, host_app: str,
+                                                upstream: FakeOAuthServer):
+    sent = creations(page)
+    page.goto(host_app)
+    page.get_by_label("Name", exact=True).fill(USER)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_text(f"Signed in as {USER}")).to_be_visible()
+    expect(page.get_by_role("status", name="Claude connection")).to_have_text("not connected")
+    shoot(page, "host-1-signed-in")
+
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    sign_in_link(page)
+    assert len(sent) == 1 and sent[0]["authorization"].startswith("Bearer ")
+    assert live_record(stack).mode.value == "oauth"
+    code = f"host-{uuid.uuid4().hex[:12]}#state-{uuid.uuid4().hex[:8]}"
+    paste(page, code)
+    expect(element_status(page)).to_have_text("Connected")
+
+    # The broker's signed login.claimed reached the host's backend, which checked it;
+    # the app lists only the events whose end_user is the signed-in user.
+    expect(page.get_by_role("status", name="Claude connection")).to_have_text("connected")
+    events = page.get_by_role("list", name="Verified webhook events")
+    expect(events).to_contain_text("login.claimed (signature verified)")
+    expect(events).to_contain_text("login.created (signature verified)")
+    shoot(page, "host-2-connected")
+
+    module = f"import('{stack.base_url}/static/vaporforge-connect.js')"
+    stored = page.evaluate(f"{module}.then(m => m.getCredentials({{refreshIfDue: false}}))")
+    assert stored["credentials"]["claudeAiOauth"]["accessToken"] == tokens_for(code)["access"]
+    grant = stored["refresh_grant"]
+    assert isinstance(grant, str) and grant
+    dump = page.evaluate(DUMP_STORAGE)  # the grant is sealed with the rest
+    assert grant not in dump and tokens_for(code)["refresh"] not in dump
+
+    # A refresh sends the grant, and stores the new one the broker answers.
+    renewed = page.evaluate(f"{module}.then(m => m.refresh())")
+    rotated = tokens_for_refresh(tokens_for(code)["refresh"])
+    assert renewed["credentials"]["claudeAiOauth"]["refreshToken"] == rotated["refresh_token"]
+    assert isinstance(renewed["refresh_grant"], str) and renewed["refresh_grant"] != grant
+    again = page.evaluate(f"{module}.then(m => m.refresh())")  # the new grant works
+    assert again["refresh_grant"] != renewed["refresh_grant"]
+    expect(events).to_contain_text("token.refreshed (signature verified)")
+
+
+def test_the_host_app_refuses_forged_webhooks_and_foreign_ticket_requests(
+        stack: Stack, host_app: str):
+    event = json.dumps({"id": "evt_forged", "type": "login.claimed", "created": 0,
+                        "data": {"host": "host-app", "end_user": USER}}).encode()
+    stamp = int(time.time())
+    good = signature(WEBHOOK_SECRET, stamp, event)  # the broker's own signer
+    assert example_webhooks().verify(WEBHOOK_SECRET, good, event)
+    for header, body in [(signature("another-secret-0123456789", stamp, event), event),
+                         (good, event.replace(b"claimed", b"failed")),
+                         (signature(WEBHOOK_SECRET, stamp - 3600, event), event),
+                         ("", event)]:
+        answer = requests.post(f"{host_app}/vaporforge/webhook", data=body, timeout=10,
+                               headers={"VaporForge-Signature": header})
+        assert answer.status_code == 400
+
+    # Tickets only for a signed-in user, and only to the app's own pages.
+    assert requests.post(f"{host_app}/vaporforge/ticket", timeout=10).status_code == 401
+    session = requests.Session()
+    session.post(f"{host_app}/signin", data={"name": USER, "password": PASSWORD}, timeout=10)
+    foreign = session.post(f"{host_app}/vaporforge/ticket", timeout=10,
+                           headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    own = session.post(f"{host_app}/vaporforge/ticket", timeout=10, headers={"Origin": host_app})
+    assert own.status_code == 200 and own.json()["ticket"]
+
+
+# --- the Connect page with tickets ---------------------------------------------------------
+def test_the_page_takes_its_ticket_from_the_address_and_hides_it(page: Page, stack: Stack):
+    ticket = mint(stack)
+    sent = creations(page)
+    page.goto(stack.url(f"/#ticket={ticket}"))
+    expect(page.get_by_role("button", name="Connect Claude account", exact=True)).to_be_visible()
+    assert page.url == stack.url("/")  # out of the address bar
+    assert page.evaluate("history.length") == 1  # and not one step back in history
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    sign_in_link(page)
+    assert sent[0]["authorization"] == f"Bearer {ticket}"
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    expect(element_status(page)).to_have_text("Sign-in cancelled. Nothing was kept.")
+    wait_for(lambda: not cli_processes(), timeout=20, what="the CLI to end")
+
+    # The ticket was used up by that creation: a second attempt says so plainly.
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "This sign-in link has expired or was already used. Go back to your app and start "
+        "again from there.")
+
+
+def test_without_a_ticket_the_page_says_so(page: Page, stack: Stack):
+    page.goto(stack.url("/"))
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(TICKET_REQUIRED)
+    expect(page.get_by_role("button", name="Connect Claude account", exact=True)).to_be_focused()
+    shoot(page, "host-3-ticket-required")
+    assert not cli_processes()
+
+
+def test_a_hidden_tab_keeps_polling_every_thirty_seconds(page: Page, stack: Stack):
+    polls: list[float] = []
+    page.on("request", lambda r: polls.append(time.monotonic()) if r.method == "GET"
+            and "/api/auth/sessions/" in r.url else None)
+    page.clock.install()
+    page.goto(stack.url(f"/#ticket={mint(stack)}"))
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    sign_in_link(page)
+    page.evaluate("""() => {
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => true});
+        Object.defineProperty(document, "visibilityState", {configurable: true,
+          get: () => "hidden"});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    page.wait_for_timeout(500)  # a poll already under way lands
+    hidden_from = len(polls)
+    for minute_half in range(4):
+        before = len(polls)
+        page.clock.run_for(31_000)
+        wait_for(lambda before=before: len(polls) > before, timeout=10,
+                 what=f"a poll in hidden half-minute {minute_half + 1}")
+    # Two minutes hidden: a poll each half minute, not one a second.
+    assert len(polls) - hidden_from <= 5
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    wait_for(lambda: not cli_processes(), timeout=20, what="the CLI to end")
