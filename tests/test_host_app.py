@@ -38,7 +38,6 @@ from harness import (
     wait_for,
 )
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-
 from vaporforge.webhooks import signature
 
 EXAMPLE = ROOT / "examples" / "host-app"
