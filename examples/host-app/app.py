@@ -79,7 +79,7 @@ def create_app(broker: str, host_key: str, webhook_secret: str, users: dict[str,
     def home() -> str:
         user = session.get("user")
         if not user:
-            return render_template("signin.html", error=None)
+            return render_template("signin.html", error=None, broker=broker)
         return render_template("home.html", user=user, broker=broker)
 
     @app.post("/signin")
@@ -88,7 +88,8 @@ def create_app(broker: str, host_key: str, webhook_secret: str, users: dict[str,
         password = request.form.get("password", "")
         known = users.get(name)
         if known is None or not secrets.compare_digest(known, password):
-            return render_template("signin.html", error="Unknown name or wrong password."), 401
+            return render_template("signin.html", broker=broker,
+                                   error="Unknown name or wrong password."), 401
         session.clear()
         session["user"] = name
         return redirect("/", 303)
