@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from conftest import cli_processes, start_stack, stop_stack, wait_for
-from harness import add_worker
+from tests.support import add_worker, cli_processes, start_stack, stop_stack, wait_for
 
 
 def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_root):

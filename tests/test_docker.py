@@ -11,8 +11,9 @@ import time
 
 import docker
 import pytest
-from cli_simulator import tokens_for
-from conftest import start_stack, stop_stack, wait_for
+
+from tests.support import start_stack, stop_stack, wait_for
+from tests.support.cli_simulator import tokens_for
 
 pytestmark = pytest.mark.docker
 

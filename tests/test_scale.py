@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import cli_processes, start_stack, stop_stack, wait_for
-from harness import SIMULATOR, add_worker
+
+from tests.support import SIMULATOR, add_worker, cli_processes, start_stack, stop_stack, wait_for
 
 
 def capacity(stack) -> int:

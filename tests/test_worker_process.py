@@ -7,8 +7,8 @@ import sys
 import time
 
 import requests
-from conftest import SIMULATOR, start_stack, stop_stack, wait_for
 
+from tests.support import SIMULATOR, start_stack, stop_stack, wait_for
 from vaporforge.settings import Settings
 from vaporforge.states import LoginMode
 from vaporforge.store import SessionStore

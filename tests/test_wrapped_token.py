@@ -10,8 +10,9 @@ from __future__ import annotations
 import sys
 
 import pytest
-from cli_simulator import FULL_CODE, tokens_for
-from conftest import SIMULATOR, start_stack, stop_stack
+
+from tests.support import SIMULATOR, start_stack, stop_stack
+from tests.support.cli_simulator import FULL_CODE, tokens_for
 
 WRAP = 50
 
