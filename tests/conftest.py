@@ -18,6 +18,11 @@ import redis
 from tests.support import Databases, Stack, keys_without_ttl, start_redis, start_stack, stop_stack
 from tests.support.checks import assert_every_key_expires, assert_nothing_left
 from tests.support.inprocess import ApiClient
+from tests.support.tiers import mark_tiers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_tiers(items)  # the markers stack and browser, for make test-quick
 
 
 @pytest.fixture(scope="session")
