@@ -24,21 +24,17 @@ from typing import Any
 
 import redis
 
-from tests.support import (
+from tests.support.client import HttpClient
+from tests.support.processes import (
+    BIN,
     ROOT,
     SIMULATOR,
-    HttpClient,
-    Stack,
-    add_worker,
     cli_processes,
     free_port,
     start_redis,
-    start_stack,
-    stop_stack,
     wait_for,
 )
-from tests.support.processes import BIN
-from tests.support.stack import http_ok
+from tests.support.stack import Stack, add_worker, http_ok, start_stack, stop_stack
 from vaporforge import lifecycle
 from vaporforge.keys import KeyKind, key_for
 from vaporforge.store import SessionStore

@@ -18,8 +18,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from tests.support import start_stack, stop_stack
 from tests.support.sentinel_group import LOGIN_COMMAND, failover_flow, start_sentinel_group
+from tests.support.stack import start_stack, stop_stack
 
 
 def main() -> None:

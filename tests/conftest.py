@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import Databases, Stack, keys_without_ttl, start_redis, start_stack, stop_stack
 from tests.support.checks import assert_every_key_expires, assert_nothing_left
 from tests.support.inprocess import ApiClient
+from tests.support.processes import Databases, keys_without_ttl, start_redis
+from tests.support.stack import Stack, start_stack, stop_stack
 from tests.support.tiers import mark_tiers
 
 

@@ -22,16 +22,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.support import (
-    ROOT,
-    Databases,
-    Stack,
-    cli_processes,
-    free_port,
-    start_stack,
-    stop_stack,
-    wait_for,
-)
 from tests.support.browser_kit import (
     DUMP_STORAGE,
     MODULE,
@@ -50,6 +40,8 @@ from tests.support.browser_kit import (
 )
 from tests.support.cli_simulator import FULL_CODE, tokens_for
 from tests.support.fake_oauth import FakeOAuthServer, tokens_for_refresh
+from tests.support.processes import ROOT, Databases, cli_processes, free_port, wait_for
+from tests.support.stack import Stack, start_stack, stop_stack
 
 CODE = "page-code-4f2a9d81#page-state-77c1"
 WIDTH = 1280

@@ -29,8 +29,8 @@ import requests
 from joserfc import jwe
 from joserfc.jwk import ECKey
 
-from tests.support import free_port, wait_for
 from tests.support.cli_simulator import tokens_for
+from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.docker
 

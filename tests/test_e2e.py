@@ -8,8 +8,8 @@ import pytest
 import redis
 import requests
 
-from tests.support import cli_processes, redis_dump, wait_for
 from tests.support.cli_simulator import FULL_CODE, LOCALHOST, VERIFICATION, tokens_for
+from tests.support.processes import cli_processes, redis_dump, wait_for
 from vaporforge.cli_output import url_problem
 
 

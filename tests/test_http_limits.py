@@ -8,8 +8,8 @@ import secrets
 import pytest
 
 from api.limits import PER_SESSION_ENDPOINTS
-from tests.support import free_port, start_redis
 from tests.support.inprocess import ApiClient
+from tests.support.processes import free_port, start_redis
 
 PROXY = {"VF_TRUSTED_PROXIES": 1}
 

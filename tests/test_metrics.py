@@ -9,8 +9,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import free_port, start_stack, stop_stack, wait_for
 from tests.support.cli_simulator import tokens_for
+from tests.support.processes import free_port, wait_for
+from tests.support.stack import start_stack, stop_stack
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:

@@ -16,8 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.support import cli_processes, start_stack, stop_stack, wait_for
+from tests.support.processes import cli_processes, wait_for
 from tests.support.real_clis import pinned_version, real_clis
+from tests.support.stack import start_stack, stop_stack
 
 CLIS = real_clis()
 pytestmark = pytest.mark.realcli

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import start_stack, stop_stack, wait_for
 from tests.support.fake_oauth import tokens_for_code
+from tests.support.processes import wait_for
 from tests.support.real_clis import pinned_version, real_clis
+from tests.support.stack import start_stack, stop_stack
 
 CLIS = real_clis()
 pytestmark = pytest.mark.realcli

@@ -17,13 +17,13 @@ import pytest
 from flask.testing import FlaskClient
 
 from api import create_app
-from tests.support import free_port, redis_dump
 from tests.support.fake_oauth import (
     CLAUDE_AI_SCOPES,
     CLIENT_ID,
     FakeOAuthServer,
     tokens_for_refresh,
 )
+from tests.support.processes import free_port, redis_dump
 from vaporforge.refresh import UpstreamUnavailable, credentials_from
 from vaporforge.settings import ConfigError, Settings
 

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support import SIMULATOR, add_worker, cli_processes, start_stack, stop_stack, wait_for
+from tests.support.processes import SIMULATOR, cli_processes, wait_for
+from tests.support.stack import add_worker, start_stack, stop_stack
 
 
 def capacity(stack) -> int:

@@ -20,9 +20,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from tests.support import Databases
 from tests.support.fake_oauth import FakeOAuthServer
 from tests.support.inprocess import ApiClient
+from tests.support.processes import Databases
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from joserfc import jwe
 from joserfc.jwk import ECKey
 
-from tests.support import redis_dump
 from tests.support.cli_simulator import tokens_for
+from tests.support.processes import redis_dump
 from vaporforge import lifecycle
 from vaporforge.store import WAKE
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import keys_without_ttl, start_stack, stop_stack, wait_for
 from tests.support.inprocess import ApiClient
+from tests.support.processes import keys_without_ttl, wait_for
 from tests.support.sentinel_group import (
     FAILOVER_BOUND,
     LOGIN_COMMAND,
@@ -19,6 +19,7 @@ from tests.support.sentinel_group import (
     failover_flow,
     start_sentinel_group,
 )
+from tests.support.stack import start_stack, stop_stack
 from vaporforge import connections, defaults
 from vaporforge.settings import ConfigError, Settings
 

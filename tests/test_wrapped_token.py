@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from tests.support import SIMULATOR, start_stack, stop_stack
 from tests.support.cli_simulator import FULL_CODE, tokens_for
+from tests.support.processes import SIMULATOR
+from tests.support.stack import start_stack, stop_stack
 
 WRAP = 50
 
