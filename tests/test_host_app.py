@@ -25,21 +25,21 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser_kit import DUMP_STORAGE, chromium_path, live_record, paste, shoot, sign_in_link
-from cli_simulator import tokens_for
-from fake_oauth_server import FakeOAuthServer, tokens_for_refresh
-from harness import (
-    ROOT,
-    Databases,
-    Stack,
-    cli_processes,
-    free_port,
-    start_stack,
-    stop_stack,
-    wait_for,
-)
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from vaporforge.webhooks import signature
+
+from tests.support.browser_kit import (
+    DUMP_STORAGE,
+    chromium_path,
+    live_record,
+    paste,
+    shoot,
+    sign_in_link,
+)
+from tests.support.cli_simulator import tokens_for
+from tests.support.fake_oauth import FakeOAuthServer, tokens_for_refresh
+from tests.support.processes import ROOT, Databases, cli_processes, free_port, wait_for
+from tests.support.stack import Stack, start_stack, stop_stack
 
 EXAMPLE = ROOT / "examples" / "host-app"
 HOST_KEY = "vfhk_" + secrets.token_urlsafe(32)
