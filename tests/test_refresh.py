@@ -19,8 +19,9 @@ from flask.testing import FlaskClient
 from harness import free_port, redis_dump
 
 from api import create_app
-from vaporforge.refresh import UpstreamUnavailable, credentials_from
-from vaporforge.settings import ConfigError, Settings
+from vaporforge.errors import ConfigError, UpstreamUnavailable
+from vaporforge.refresh import credentials_from
+from vaporforge.settings import Settings
 
 SCOPE = "user:profile user:inference"
 

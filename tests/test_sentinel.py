@@ -21,7 +21,8 @@ from sentinel_group import (
 )
 
 from vaporforge import connections, defaults
-from vaporforge.settings import ConfigError, Settings
+from vaporforge.errors import ConfigError
+from vaporforge.settings import Settings
 
 
 @pytest.fixture

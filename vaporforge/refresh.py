@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.errors import RefreshRejected, UpstreamUnavailable
 
 log = logging.getLogger("vaporforge.refresh")
 
@@ -44,18 +44,6 @@ DEFAULT_SCOPE = ("org:create_api_key user:profile user:inference user:sessions:c
 
 CONNECT_TIMEOUT = 5.0
 USER_AGENT = "vaporforge-login-broker (refresh relay)"
-
-
-class RefreshRejected(BrokerError):
-    code = ErrorCode.REFRESH_REJECTED
-    message = ("The sign-in service refused this refresh token (it was used already, revoked "
-               "or expired). Sign in again.")
-
-
-class UpstreamUnavailable(BrokerError):
-    code = ErrorCode.UPSTREAM_UNAVAILABLE
-    message = ("The sign-in service could not be reached or did not answer properly. "
-               "Try again in a moment.")
 
 
 def _is_loopback(host: str) -> bool:

@@ -10,15 +10,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from vaporforge import defaults
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.errors import ConfigError
 from vaporforge.refresh import TOKEN_URL, token_url_allowed
 from vaporforge.states import LoginMode
 
 Number = TypeVar("Number", int, float)
-
-
-class ConfigError(BrokerError):
-    code = ErrorCode.CONFIG_ERROR
 
 
 def _number(env: Mapping[str, str], name: str, default: Number, parse: type[Number],

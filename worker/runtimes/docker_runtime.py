@@ -31,7 +31,8 @@ from docker.types import LogConfig, Ulimit
 from pexpect.fdpexpect import fdspawn
 
 from vaporforge import defaults
-from worker.runtimes.base import RuntimeFailure, SpawnSpec
+from vaporforge.errors import RuntimeFailure
+from worker.runtimes.base import SpawnSpec
 
 SESSION_LABEL = "vaporforge.session"
 EXPIRES_LABEL = "vaporforge.expires_at"
