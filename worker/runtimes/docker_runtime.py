@@ -38,7 +38,6 @@ SESSION_LABEL = "vaporforge.session"
 EXPIRES_LABEL = "vaporforge.expires_at"
 DEPLOYMENT_LABEL = "vaporforge.deployment"
 PROBE_LABEL = "vaporforge.probe"  # a worker's start-up ``--version`` container
-PROBE_TTL = 120
 HOME = "/home/login"
 _MISSING = 3  # exit status of the read_file exec when the file does not exist
 # $1 cols, $2 rows, $3 spawn token, then the argv. Record the pid (for
@@ -228,20 +227,20 @@ class DockerRuntime:
         self,
         image: str,
         *,
-        network: str = "bridge",
-        memory: str = "512m",
-        cpus: float = 1.0,
-        pids: int = 128,
-        tmpfs_size: str = "32m",
+        network: str = defaults.DOCKER_NETWORK,
+        memory: str = defaults.DOCKER_MEMORY,
+        cpus: float = defaults.DOCKER_CPUS,
+        pids: int = defaults.DOCKER_PIDS,
+        tmpfs_size: str = defaults.DOCKER_HOME_SIZE,
         docker_runtime: str | None = None,
         extra_hosts: dict[str, str] | None = None,
-        uid: int = 10001,
+        uid: int = defaults.DOCKER_UID,
         deployment: str = defaults.KEY_PREFIX,
-        start_grace: float = 10.0,
+        start_grace: float = defaults.DOCKER_START_GRACE,
         client: docker.DockerClient | None = None,
         base_url: str | None = None,
         api_version: str = "auto",
-        timeout: int = 60,
+        timeout: int = defaults.DOCKER_TIMEOUT,
     ) -> None:
         self.image, self.network, self.memory = image, network, memory
         self.cpus, self.pids, self.tmpfs_size = cpus, pids, tmpfs_size
@@ -258,7 +257,7 @@ class DockerRuntime:
             if self._client is None:
                 with _docker_errors("The Docker engine cannot be reached."):
                     self._client = docker.DockerClient(
-                        self._base_url or "unix:///var/run/docker.sock",
+                        self._base_url or defaults.DOCKER_HOST,
                         version=self._api_version,
                         timeout=self._timeout,
                     )
@@ -336,7 +335,8 @@ class DockerRuntime:
         return ended
 
     def version(self, login_command: tuple[str, ...]) -> str:
-        labels = {PROBE_LABEL: uuid.uuid4().hex, EXPIRES_LABEL: str(int(time.time()) + PROBE_TTL)}
+        expires_at = int(time.time()) + defaults.DOCKER_PROBE_TTL
+        labels = {PROBE_LABEL: uuid.uuid4().hex, EXPIRES_LABEL: str(expires_at)}
         api = self.api
         with _docker_errors("Could not run the CLI's --version in a container."):
             cid = self._create(labels, [*login_command, "--version"])
