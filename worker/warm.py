@@ -33,7 +33,6 @@ from worker.runtimes.base import LoginPlace
 log = logging.getLogger("vaporforge.warm")
 
 
-
 class WarmPool:
     def __init__(self, ctx: LoginContext, targets: Mapping[LoginMode, int], max_age: int,
                  capacity: Callable[[], int]) -> None:
