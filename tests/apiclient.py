@@ -15,9 +15,9 @@ from harness import broker_url_for
 from werkzeug.test import TestResponse
 
 from api import create_app
-from vaporforge import lifecycle
+from vaporforge.session import lifecycle
 from vaporforge.settings import Settings
-from vaporforge.store import SessionStore
+from vaporforge.session.store import SessionStore
 
 CLI_URL = ("https://claude.com/cai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-88ed-"
            "5944d1962f5e&response_type=code&redirect_uri=https%3A%2F%2Fplatform.claude.com%2F"

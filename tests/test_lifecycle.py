@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from vaporforge import lifecycle
+from vaporforge.session import lifecycle
 from vaporforge.errors import BrokerError, ErrorCode, SessionEnded
 from vaporforge.keys import KeyKind
-from vaporforge.states import Event, LoginMode, SessionState
+from vaporforge.session.states import Event, LoginMode, SessionState
 from vaporforge.store import WAKE, SessionRecord, SessionStore, Snapshot
 
 S = SessionState

@@ -18,11 +18,11 @@ import redis
 from cli_simulator import tokens_for
 from conftest import SIMULATOR, cli_processes, wait_for
 
-from vaporforge import lifecycle
+from vaporforge.session import lifecycle
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.keys import KeyKind
 from vaporforge.settings import Settings
-from vaporforge.states import LoginMode, SessionState
+from vaporforge.session.states import LoginMode, SessionState
 from vaporforge.store import SessionRecord, SessionStore
 from worker.heartbeat import Heartbeats
 from worker.login import LoginContext, run_login

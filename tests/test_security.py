@@ -11,7 +11,7 @@ from harness import redis_dump
 from joserfc import jwe
 from joserfc.jwk import ECKey
 
-from vaporforge import lifecycle
+from vaporforge.session import lifecycle
 from vaporforge.store import WAKE
 
 ORIGIN = "https://app.example.com"

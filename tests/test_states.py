@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from vaporforge.states import (
+from vaporforge.session.states import (
     TRANSITIONS,
     Event,
     InvalidTransition,
@@ -18,6 +18,8 @@ from vaporforge.states import (
 S, E = SessionState, Event
 
 ALLOWED = [
+    (S.STARTING, E.TAKEN, S.STARTING),
+    (S.STARTING, E.BOUND, S.AWAITING_CODE),
     (S.STARTING, E.URL_PUBLISHED, S.AWAITING_CODE),
     (S.AWAITING_CODE, E.CODE_SUBMITTED, S.VERIFYING),
     (S.VERIFYING, E.CODE_REJECTED, S.AWAITING_CODE),

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from vaporforge.keys import KeyKind, key_for
-from vaporforge.states import LoginMode, SessionState
+from vaporforge.session.states import LoginMode, SessionState
 from vaporforge.store import WAKE, SessionRecord, SessionStore, WindowCounter
 
 S = SessionState

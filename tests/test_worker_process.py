@@ -10,9 +10,9 @@ import requests
 from conftest import SIMULATOR, start_stack, stop_stack, wait_for
 
 from vaporforge.settings import Settings
-from vaporforge.states import LoginMode
-from vaporforge.store import SessionStore
-from vaporforge.warm_store import WarmStore
+from vaporforge.session.states import LoginMode
+from vaporforge.session.store import SessionStore
+from vaporforge.session.warm import WarmStore
 from worker.process import WorkerProcess
 from worker.runtimes.local import LocalRuntime
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from vaporforge import defaults
+
 
 class ErrorCode(StrEnum):
     # Requests the API refuses.
@@ -84,3 +86,22 @@ class SessionEnded(BrokerError):
     CLI: there is nothing left to record, only the CLI to stop."""
 
     message = "The session ended while its CLI was busy."
+
+
+class SessionNotFound(BrokerError):
+    code = ErrorCode.NOT_FOUND
+    message = "No such session, or the session token does not match."
+
+
+class AtCapacity(BrokerError):
+    code = ErrorCode.AT_CAPACITY
+    message = "The broker is running as many logins as it can; try again shortly."
+    headers = {"Retry-After": str(defaults.AT_CAPACITY_RETRY_AFTER)}
+
+
+class QueueUnreachable(BrokerError):
+    """The task queue refused the login's task; the API raises it for the
+    lifecycle, which ends the session ``unavailable``."""
+
+    code = ErrorCode.UNAVAILABLE
+    message = "The login queue is not reachable; try again shortly."

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from vaporforge import defaults
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.refresh import TOKEN_URL, token_url_allowed
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 Number = TypeVar("Number", int, float)
 
