@@ -42,8 +42,8 @@ from harness import (  # noqa: E402
     wait_for,
 )
 
-from vaporforge.session import lifecycle  # noqa: E402
 from vaporforge.keys import KeyKind, key_for  # noqa: E402
+from vaporforge.session import lifecycle  # noqa: E402
 from vaporforge.session.store import SessionStore  # noqa: E402
 
 __all__ = ["SIMULATOR", "Stack", "cli_processes", "free_port", "wait_for"]

@@ -16,8 +16,8 @@ from werkzeug.test import TestResponse
 
 from api import create_app
 from vaporforge.session import lifecycle
-from vaporforge.settings import Settings
 from vaporforge.session.store import SessionStore
+from vaporforge.settings import Settings
 
 CLI_URL = ("https://claude.com/cai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-88ed-"
            "5944d1962f5e&response_type=code&redirect_uri=https%3A%2F%2Fplatform.claude.com%2F"

@@ -17,7 +17,8 @@ from axe_playwright_python.sync_playwright import Axe
 from harness import ROOT, Stack, wait_for
 from playwright.sync_api import Locator, Page, expect
 
-from vaporforge.store import SessionRecord, SessionStore
+from vaporforge.session.record import SessionRecord
+from vaporforge.session.store import SessionStore
 
 SHOTS = Path(os.environ.get("VF_SCREENSHOTS") or ROOT / ".cache" / "screenshots")
 WIDTHS = (1280, 360)
