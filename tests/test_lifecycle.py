@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from vaporforge.errors import BrokerError, ErrorCode, SessionEnded
+from vaporforge.errors import BrokerError, ErrorCode, QueueUnreachable, SessionEnded
 from vaporforge.keys import KeyKind
 from vaporforge.session import lifecycle
 from vaporforge.session.record import SessionRecord, Snapshot
@@ -243,3 +243,42 @@ def test_admission_refuses_beyond_capacity_in_one_step(store):
     with pytest.raises(lifecycle.AtCapacity):
         lifecycle.create(store, **new, max_sessions=1)
     lifecycle.create(store, **new, max_sessions=2)
+
+
+def test_start_sends_the_task_once_and_a_queue_it_cannot_reach_fails_the_session(store):
+    sent: list[str] = []
+    record = lifecycle.create(store, mode=LoginMode.OAUTH, token_hash="h", session_ttl=60,
+                              start_timeout=30, max_sessions=5)
+    assert record.start_by == record.created_at + 30 and record.state is S.STARTING
+    lifecycle.start(store, record, sent.append)
+    assert sent == [record.session_id]
+
+    def unreachable(sid: str) -> None:
+        raise QueueUnreachable()
+
+    other = lifecycle.create(store, mode=LoginMode.OAUTH, token_hash="h", session_ttl=60,
+                             start_timeout=30, max_sessions=5)
+    with pytest.raises(QueueUnreachable):
+        lifecycle.start(store, other, unreachable)
+    ended = store.get(other.session_id)
+    assert (ended.state, ended.error_code) == (S.FAILED, "unavailable")
+
+
+def test_start_sends_nothing_for_a_session_bound_to_a_warm_entry(store):
+    record = dataclasses.replace(lifecycle.create(
+        store, mode=LoginMode.OAUTH, token_hash="h", session_ttl=60, start_timeout=30,
+        max_sessions=5), state=S.AWAITING_CODE)
+    lifecycle.start(store, record, lambda sid: pytest.fail("sent a task"))
+
+
+@pytest.mark.parametrize(("now", "shutting_down", "expected"), [
+    (100, False, None),
+    (150, False, (Event.EXPIRED, ErrorCode.EXPIRED)),       # past the session's expiry
+    (130, False, (Event.FAILED, ErrorCode.TIMEOUT)),        # past the wait for a code
+    (100, True, (Event.FAILED, ErrorCode.WORKER_SHUTDOWN)),  # the worker drains
+    (150, True, (Event.EXPIRED, ErrorCode.EXPIRED)),
+])
+def test_when_the_waiting_worker_stops(now, shutting_down, expected):
+    record = SessionRecord("s" * 22, LoginMode.OAUTH, S.AWAITING_CODE, "h", 0, 150)
+    ending = lifecycle.wait_ending(record, now=now, wait_until=130, shutting_down=shutting_down)
+    assert (ending[:2] if ending else None) == expected

@@ -84,3 +84,8 @@ def test_implied_events(state, now, owned, beat, payload, expected):
     got = implied_event(state, now=now, expires_at=150, owned=owned, heartbeat_alive=beat,
                         payload_present=payload, start_by=110)
     assert (got[:2] if got else None) == expected
+
+
+@pytest.mark.parametrize("state", list(S))
+def test_the_url_shows_only_while_the_cli_waits_for_a_code(state):
+    assert state.shows_url is (state in (S.AWAITING_CODE, S.VERIFYING))

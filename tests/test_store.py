@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from vaporforge.keys import KeyKind, key_for
+from vaporforge.keys import KeyKind, key_for, rate_count_key
 from vaporforge.registry import Registry
 from vaporforge.session.record import SessionRecord, WindowCounter
 from vaporforge.session.states import LoginMode, SessionState
@@ -205,3 +205,26 @@ def test_admission_counts_live_sessions_and_worker_capacity(store):
                           store.now() + 60)
     assert not store.create(record=other, max_sessions=100).created
     assert registry.worker_capacity() == (1, 3)
+
+
+def test_the_rate_counter_key_is_the_projects_own():
+    assert rate_count_key("vf", "poll", "abc") == "vf:limit/poll/abc"
+    assert rate_count_key("vf", "action", "abc") == key_for("vf", KeyKind.RATE_COUNT,
+                                                            "action/abc")
+
+
+def test_the_rate_counter_is_a_fixed_window_from_its_first_step(store, store_client):
+    """The window starts at the first counted read and is not pushed back by later
+    ones; once its key lapses, counting starts again at 1."""
+    sid = make(store).session_id
+    counter = WindowCounter(rate_count_key("unit", "poll", sid), 30)
+    hits = [store.read(session_id=sid, count=counter, token_hash="h" * 64).hits
+            for _ in range(3)]
+    assert hits == [1, 2, 3]
+    store_client.expire(counter.key, 5)  # later steps must not renew the window
+    store.read(session_id=sid, count=counter, token_hash="h" * 64)
+    assert 0 < store_client.ttl(counter.key) <= 5
+    assert store.window_left(counter) <= 5
+    store_client.delete(counter.key)  # the window ended
+    assert store.read(session_id=sid, count=counter, token_hash="h" * 64).hits == 1
+    assert 0 < store_client.ttl(counter.key) <= 30
