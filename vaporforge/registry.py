@@ -16,6 +16,7 @@ import redis
 
 from vaporforge import defaults
 from vaporforge.keys import KeyKind, key_for
+from vaporforge.session.store import SessionStore
 
 
 class Registry:
@@ -28,7 +29,7 @@ class Registry:
         self.clock = clock
 
     @classmethod
-    def beside(cls, store: Any) -> Registry:
+    def beside(cls, store: SessionStore) -> Registry:
         """The registry in the same Redis, under the same prefix, as ``store``."""
         return cls(store.redis, store.prefix, store.clock)
 
