@@ -168,10 +168,12 @@ def test_payload_is_claimed_once_and_only_when_ready(store):
 def test_wait_code_blocks_until_a_code_or_a_wake(store):
     sid = make(store).session_id
     assert store.wait_code(sid, 0.2) is None
-    threading.Timer(0.2, store.move, (), {"session_id": sid, "expect": S.STARTING,
-                                          "to": S.VERIFYING, "push": "c#d",
-                                          "push_ttl": 10}).start()
+    timer = threading.Timer(0.2, store.move, (), {"session_id": sid, "expect": S.STARTING,
+                                                  "to": S.VERIFYING, "push": "c#d",
+                                                  "push_ttl": 10})
+    timer.start()
     assert store.wait_code(sid, 5) == "c#d"
+    timer.join(5)  # its reply may still be on the way; the client closes after the test
     store.move(session_id=sid, expect=S.VERIFYING, to=S.CANCELLED, push=WAKE, push_ttl=5)
     assert store.wait_code(sid, 1) == WAKE
 
