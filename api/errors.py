@@ -25,6 +25,10 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413, ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.RATE_LIMITED: 429, ErrorCode.TOO_MANY_ATTEMPTS: 429,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.UNAUTHORIZED: 401, ErrorCode.TICKET_REQUIRED: 401, ErrorCode.TICKET_INVALID: 401,
+    ErrorCode.GRANT_REQUIRED: 401, ErrorCode.GRANT_INVALID: 401,
+    ErrorCode.MODE_NOT_ALLOWED: 403, ErrorCode.ORIGIN_NOT_ALLOWED: 403,
+    ErrorCode.SCOPE_NOT_ALLOWED: 403,
     ErrorCode.AT_CAPACITY: 503, ErrorCode.STORE_UNAVAILABLE: 503, ErrorCode.UNAVAILABLE: 503,
 }
 """The one table from error code to HTTP status; a code not listed here is 500."""

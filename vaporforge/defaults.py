@@ -62,3 +62,23 @@ BIND_TTL = 60
 
 WARM_MAX_AGE = 600
 """Seconds a warm CLI waits at its prompt before it is recycled (see BENCHMARKS.md)."""
+
+TICKET_TTL = 600
+"""How long a connect ticket may wait for the creation it allows."""
+
+IDLE_TIMEOUT = 180
+"""An ``awaiting_code`` session nobody polled for so long is ``abandoned``."""
+
+GRANT_TTL = 90 * 24 * 3600
+"""How long a refresh grant stays valid (each refresh answers a new one)."""
+
+EVENTS_QUEUE = "vaporforge.events"
+DELIVER_EVENT_TASK = "vaporforge.deliver_event"
+WEBHOOK_TIMEOUT = 10
+"""Seconds one webhook delivery attempt may take in all."""
+
+WEBHOOK_RETRY_FOR = 24 * 3600
+"""How long a webhook event is retried before it is given up (logged)."""
+
+WEBHOOK_BACKOFF_START = 1
+WEBHOOK_BACKOFF_MAX = 600

@@ -34,6 +34,15 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
     HTTP_ERROR = "http_error"
+    # Host-authorised logins (tickets, grants).
+    UNAUTHORIZED = "unauthorized"
+    TICKET_REQUIRED = "ticket_required"
+    TICKET_INVALID = "ticket_invalid"
+    MODE_NOT_ALLOWED = "mode_not_allowed"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    GRANT_REQUIRED = "grant_required"
+    GRANT_INVALID = "grant_invalid"
+    SCOPE_NOT_ALLOWED = "scope_not_allowed"
     # The refresh relay.
     REFRESH_REJECTED = "refresh_rejected"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
@@ -50,6 +59,8 @@ class ErrorCode(StrEnum):
     RUNTIME_ERROR = "runtime_error"
     EXPIRED = "expired"
     CREDENTIALS_EXPIRED = "credentials_expired"
+    SUPERSEDED = "superseded"
+    ABANDONED = "abandoned"
     # Operators only: the process refuses to start.
     CONFIG_ERROR = "config_error"
 

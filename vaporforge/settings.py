@@ -11,7 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from vaporforge import defaults
 from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.grants import parse_grant_keys
+from vaporforge.hostkeys import HostKey, parse_host_keys
 from vaporforge.refresh import TOKEN_URL, token_url_allowed
+from vaporforge.webhooks import webhook_url_allowed
 from vaporforge.states import LoginMode
 
 Number = TypeVar("Number", int, float)
@@ -139,6 +142,31 @@ def _token_url(url: str) -> str:
     return url
 
 
+def _trust(env: Mapping[str, str]) -> dict[str, Any]:
+    """Host keys, grant keys and the webhook (issue 15): checked together."""
+    try:
+        host_keys = parse_host_keys(env.get("VF_HOST_KEYS", ""))
+        grant_keys = parse_grant_keys(env.get("VF_GRANT_KEYS", ""))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if host_keys and not grant_keys:
+        raise ConfigError("VF_HOST_KEYS is set but VF_GRANT_KEYS is not: the refresh relay "
+                          "needs a key to sign refresh grants with (comma-separated base64url "
+                          "keys of at least 32 bytes; the first signs, all verify)")
+    url = env.get("VF_WEBHOOK_URL", "").strip()
+    secret = env.get("VF_WEBHOOK_SECRET", "").strip()
+    if url and not webhook_url_allowed(url):
+        raise ConfigError("VF_WEBHOOK_URL must be an https URL (http only for a loopback "
+                          "address)")
+    if bool(url) != bool(secret):
+        raise ConfigError("VF_WEBHOOK_URL and VF_WEBHOOK_SECRET go together: set both or "
+                          "neither")
+    if secret and len(secret) < 16:
+        raise ConfigError("VF_WEBHOOK_SECRET must be at least 16 characters")
+    return dict(host_keys=host_keys, grant_keys=grant_keys, webhook_url=url,
+                webhook_secret=secret)
+
+
 def _with_db(url: str, db: int) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{db}"))
@@ -185,7 +213,7 @@ class Settings:
     docker_pids: int = 128
     docker_host: str | None = None
     docker_extra_hosts: Mapping[str, str] = field(default_factory=dict)
-    require_client_key: bool = False
+    require_client_key: bool = True
     allowed_origins: tuple[str, ...] = ()
     create_rate: str = "10/minute"
     poll_rate: str = "240/minute"
@@ -198,6 +226,17 @@ class Settings:
     token_url: str = TOKEN_URL
     refresh_rate: str = "30/minute"
     refresh_timeout: float = 10.0
+    # Host-authorised logins (issue 15). No host keys: protected mode.
+    host_keys: tuple[HostKey, ...] = field(default=(), repr=False)
+    ticket_ttl: int = defaults.TICKET_TTL
+    ticket_rate: str = "600/minute"
+    user_create_rate: str = "20/hour"
+    idle_timeout: int = defaults.IDLE_TIMEOUT
+    grant_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    grant_ttl: int = defaults.GRANT_TTL
+    user_refresh_rate: str = "60/hour"
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if not self.deployment:
@@ -259,7 +298,7 @@ class Settings:
             docker_host=env.get("DOCKER_HOST", "").strip() or None,
             docker_extra_hosts=_host_map(env.get("VF_DOCKER_EXTRA_HOSTS", "")),
             docker_cpus=_float(env, "VF_DOCKER_CPUS", cls.docker_cpus),
-            require_client_key=_bool(env, "VF_REQUIRE_CLIENT_KEY", False),
+            require_client_key=_bool(env, "VF_REQUIRE_CLIENT_KEY", True),
             allowed_origins=tuple(o.strip().rstrip("/") for o in
                                   env.get("VF_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             create_rate=env.get("VF_CREATE_RATE", "").strip() or cls.create_rate,
@@ -275,5 +314,13 @@ class Settings:
             token_url=_token_url(env.get("VF_TOKEN_URL", "").strip() or TOKEN_URL),
             refresh_rate=env.get("VF_REFRESH_RATE", "").strip() or cls.refresh_rate,
             refresh_timeout=_float(env, "VF_REFRESH_TIMEOUT", cls.refresh_timeout),
+            ticket_ttl=_int(env, "VF_TICKET_TTL", defaults.TICKET_TTL),
+            ticket_rate=env.get("VF_TICKET_RATE", "").strip() or cls.ticket_rate,
+            user_create_rate=env.get("VF_USER_CREATE_RATE", "").strip() or cls.user_create_rate,
+            idle_timeout=_int(env, "VF_IDLE_TIMEOUT", defaults.IDLE_TIMEOUT),
+            grant_ttl=_int(env, "VF_GRANT_TTL", defaults.GRANT_TTL),
+            user_refresh_rate=(env.get("VF_USER_REFRESH_RATE", "").strip()
+                               or cls.user_refresh_rate),
+            **_trust(env),
         )
         return cls(**values)
