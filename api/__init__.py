@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery import Celery
@@ -11,11 +13,16 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, limits, metrics, refresh, sessions, web
+from api import errors, health, limits, metrics, refresh, sessions, tickets, web
 from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults, logs
+from vaporforge.access import PROTECTED_MODE_WARNING
+from vaporforge.events import AuditSink, DeliveringSink, EventSink
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
+from vaporforge.tickets import TicketStore
+
+log = logging.getLogger("vaporforge.api")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
@@ -47,8 +54,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       broker_connection_retry_on_startup=True, task_serializer="json",
                       task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
                                                  "interval_step": 0.5, "interval_max": 0.5})
-    app.extensions[EXTENSION] = ApiContext(settings, SessionStore(client, settings.key_prefix),
-                                           tasks)
+    app.extensions[EXTENSION] = ApiContext(
+        settings, SessionStore(client, settings.key_prefix), tasks,
+        TicketStore(client, settings.key_prefix), event_sink(settings, tasks.send_task))
 
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
@@ -56,12 +64,22 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme("sessionToken", {
         "type": "http", "scheme": "bearer",
         "description": "the session_token returned when the session was created"})
+    api.spec.components.security_scheme("hostKey", {
+        "type": "http", "scheme": "bearer",
+        "description": "a host key (VF_HOST_KEYS): the host app's backend only"})
+    api.spec.components.security_scheme("connectTicket", {
+        "type": "http", "scheme": "bearer",
+        "description": "a connect ticket minted by the host's backend (POST /api/auth/tickets)"})
+    api.spec.components.security_scheme("refreshGrant", {
+        "type": "http", "scheme": "bearer",
+        "description": "the refresh_grant the claim (or the last refresh) answered"})
     errors.register(app)
     app.before_request(sessions.require_json_body)
     app.after_request(_security_headers)
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
     api.register_blueprint(refresh.blp)
+    api.register_blueprint(tickets.blp)
     app.register_blueprint(web.blp)
     app.register_blueprint(metrics.blp)
     limits.install(app, settings)
@@ -70,7 +88,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
              methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
              expose_headers=["Retry-After", "Location"], max_age=600)
     logs.configure(settings.log_format)
+    if not settings.host_keys:
+        log.warning(PROTECTED_MODE_WARNING)
     return app
+
+
+def event_sink(settings: Settings, send_task: Callable[..., object]) -> EventSink:
+    """The audit log always; with ``VF_WEBHOOK_URL``, webhook delivery by a worker too."""
+    if not settings.webhook_url:
+        return AuditSink()
+
+    def enqueue(body: str) -> None:
+        send_task(defaults.DELIVER_EVENT_TASK, args=[body, time.time()],
+                  queue=defaults.EVENTS_QUEUE)
+
+    return DeliveringSink(enqueue)
 
 
 def _security_headers(response: Response) -> Response:

@@ -66,6 +66,15 @@ class SessionLimits:
         self.items = {LimitKind.POLL: parse(settings.poll_rate),
                       LimitKind.ACTION: parse(settings.action_rate),
                       LimitKind.PROBE: parse(settings.probe_rate)}
+        self._parsed: dict[str, RateLimitItem] = {}
+
+    def hit_rate(self, rate: str, scope: str, identity: str) -> None:
+        """Count one request of ``identity`` against ``rate`` (per ``scope``);
+        RateLimited with Retry-After beyond it."""
+        item = self._parsed.get(rate) or self._parsed.setdefault(rate, parse(rate))
+        if not self.limiter.limiter.hit(item, self.prefix, scope, identity):
+            stats = self.limiter.limiter.get_window_stats(item, self.prefix, scope, identity)
+            raise RateLimited(item, stats.reset_time)
 
     def hit(self, kind: LimitKind, identity: str) -> None:
         if not self.limiter.limiter.hit(self.items[kind], self.prefix, kind.value, identity):
@@ -129,6 +138,12 @@ def session_counter(kind: LimitKind, session_id: str) -> WindowCounter:
 
 def check_session(kind: LimitKind, session_id: str, hits: int) -> None:
     current_app.extensions[EXTENSION].check(kind, session_id, hits)
+
+
+def hit_rate(rate: str, scope: str, identity: str) -> None:
+    """A limit the route counts itself (per host key, per host user); ``identity``
+    must hold no secret (it is part of a Redis key): pass a name or a digest."""
+    current_app.extensions[EXTENSION].hit_rate(rate, scope, identity)
 
 
 def refuse_probe() -> None:

@@ -31,10 +31,13 @@ from api.schemas import (
     SubmitCodeSchema,
 )
 from vaporforge import defaults, lifecycle
+from vaporforge.access import is_private
 from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.events import EventType, Subject
 from vaporforge.sealing import public_jwk
 from vaporforge.states import Event, LoginMode, SessionState
 from vaporforge.store import SessionRecord
+from vaporforge.tickets import Taken, TicketRequired
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/auth/sessions",
                 description="One Claude login per session")
@@ -63,6 +66,26 @@ def require_json_body() -> Response | None:
         return error_response(400, ErrorCode.INVALID_JSON,
                               "The request body must be a JSON object.")
     return None
+
+
+def take_ticket(mode: LoginMode) -> Taken | None:
+    """The connect ticket this creation uses, taken (atomically) once every check
+    a caller could fix has passed; None where no ticket is needed (protected
+    mode, a loopback or private client). Raises TicketRequired, TicketInvalid,
+    ModeNotAllowed, OriginNotAllowed."""
+    ctx = api_context()
+    if not ctx.settings.host_keys:
+        if is_private(request.remote_addr):
+            return None
+        raise TicketRequired()
+    match = _BEARER.match(request.headers.get("Authorization", ""))
+    if not match:
+        raise TicketRequired()
+    origin = request.headers.get("Origin")
+    ctx.tickets.peek(match.group(1)).allows(mode, origin)
+    taken = ctx.tickets.take(match.group(1))
+    taken.ticket.allows(mode, origin)
+    return taken
 
 
 def _iso(epoch: int) -> str:
@@ -119,13 +142,20 @@ class Sessions(MethodView):
                    error_status_code=400)
     @blp.response(202, SessionCreatedSchema)
     @blp.alt_response(400, schema=ErrorSchema)
+    @blp.alt_response(401, schema=ErrorSchema)
+    @blp.alt_response(403, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
     @blp.alt_response(503, schema=ErrorSchema)
-    @blp.doc(operationId="createSession", **_CREATED_LINKS)
+    @blp.doc(operationId="createSession", security=[{"connectTicket": []}, {}],
+             **_CREATED_LINKS)
     def post(self, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-        """Start a login: a worker launches the CLI and publishes its sign-in URL."""
+        """Start a login: a worker launches the CLI and publishes its sign-in URL.
+
+        With ``VF_HOST_KEYS`` set it needs a connect ticket (``Authorization:
+        Bearer <ticket>``); only a creation answered ``202`` uses the ticket up.
+        """
         ctx = api_context()
-        store, settings = ctx.store, ctx.settings
+        settings = ctx.settings
         client_key = ""
         if args.get("client_public_key") is not None:
             client_key = json.dumps(public_jwk(args["client_public_key"]))
@@ -133,10 +163,23 @@ class Sessions(MethodView):
             raise BrokerError("This broker only hands out sealed credentials: send "
                               "client_public_key (an EC P-256 public JWK).",
                               code=ErrorCode.CLIENT_KEY_REQUIRED)
+        mode = LoginMode(args.get("mode", LoginMode.OAUTH.value))
+        taken = take_ticket(mode)
+        try:
+            return self._create(args, mode, client_key, taken)
+        except BaseException:
+            if taken is not None:
+                ctx.tickets.give_back(taken)
+            raise
+
+    def _create(self, args: dict[str, Any], mode: LoginMode, client_key: str,
+                taken: Taken | None) -> tuple[dict[str, Any], int, dict[str, str]]:
+        ctx = api_context()
+        store, settings = ctx.store, ctx.settings
         session_id, token = lifecycle.new_session_id(), secrets.token_urlsafe(32)
         now = store.now()
         record = SessionRecord(
-            session_id=session_id, mode=LoginMode(args.get("mode", LoginMode.OAUTH.value)),
+            session_id=session_id, mode=mode,
             state=SessionState.STARTING, token_hash=token_hash(token), created_at=now,
             expires_at=now + settings.session_ttl, updated_at=now, client_key=client_key,
             start_by=now + settings.start_timeout)
@@ -151,6 +194,9 @@ class Sessions(MethodView):
                               "The task queue is not reachable.")
                 raise BrokerError("The login queue is not reachable; try again shortly.",
                                   code=ErrorCode.UNAVAILABLE) from None
+        who = taken.ticket if taken else None
+        ctx.events.emit(EventType.LOGIN_CREATED, Subject(
+            who.host if who else "", who.end_user if who else "", session_id, mode.value))
         body = {"session_id": session_id, "session_token": token, "state": record.state.value,
                 "mode": record.mode.value, "oauth_url": record.oauth_url or None,
                 "expires_at": _iso(record.expires_at), "poll_after_ms": defaults.POLL_AFTER_MS}

@@ -182,6 +182,8 @@ def start_stack(store_url: str, root: Path, name: str,
            "PYTHONPATH": str(ROOT), "VF_CREATE_RATE": "100000/minute",
            "VF_POLL_RATE": "100000/minute", "VF_ACTION_RATE": "100000/minute",
            "VF_PROBE_RATE": "100000/minute",
+           # Most tests claim plaintext; the sealed path has its own tests.
+           "VF_REQUIRE_CLIENT_KEY": "false",
            **(extra_env or {})}
     stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, env)
     api_log = open(log_dir / "api.log", "w")  # noqa: SIM115 - closed with the process

@@ -10,6 +10,7 @@ The address is the one the API derived after ``VF_TRUSTED_PROXIES``.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
@@ -36,3 +37,9 @@ def is_private(address: str | None) -> bool:
 def needs_ticket(host_keys_set: bool, address: str | None) -> bool:
     """Whether a creation from ``address`` must carry a ticket (the relay: a grant)."""
     return host_keys_set or not is_private(address)
+
+
+def user_digest(host: str, end_user: str) -> str:
+    """The one name of a host's user in Redis keys and limits: a SHA-256, so no
+    host's user id ever appears in a key."""
+    return hashlib.sha256(f"{host}\n{end_user}".encode()).hexdigest()

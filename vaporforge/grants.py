@@ -124,7 +124,7 @@ def check(keys: Sequence[bytes], value: str, refresh_token: str,
     fields = [claims.get(name) for name in ("host", "sub", "mode", "scope", "rth")]
     if not all(isinstance(v, str) for v in fields):
         raise GrantInvalid()
-    host, end_user, mode, scope, rth = fields
+    host, end_user, mode, scope, rth = (str(v) for v in fields)
     if not hmac.compare_digest(rth, token_hash(refresh_token)):
         raise GrantInvalid()
     if hosts is not None and host not in hosts:

@@ -14,8 +14,8 @@ from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.grants import parse_grant_keys
 from vaporforge.hostkeys import HostKey, parse_host_keys
 from vaporforge.refresh import TOKEN_URL, token_url_allowed
-from vaporforge.webhooks import webhook_url_allowed
 from vaporforge.states import LoginMode
+from vaporforge.webhooks import webhook_url_allowed
 
 Number = TypeVar("Number", int, float)
 

@@ -13,7 +13,7 @@ from celery import Celery, signals
 
 from vaporforge import connections, defaults, logs
 from vaporforge.settings import Settings
-from worker import login
+from worker import login, webhooks
 from worker.process import WorkerProcess
 
 
@@ -35,6 +35,7 @@ def create_worker(settings: Settings) -> Celery:
         worker_send_task_events=False,
         task_serializer="json",
         accept_content=["json"],
+        **webhooks.queues(),
     )
     process = WorkerProcess(settings)
     app.vf_process = process
@@ -43,6 +44,8 @@ def create_worker(settings: Settings) -> Celery:
     def run_login(session_id: str) -> str | None:
         state = login.run_login(process.context(), session_id)
         return state.value if state else None
+
+    webhooks.register(app, settings)
 
     def mine(sender: Any) -> bool:
         return getattr(sender, "app", None) is app
