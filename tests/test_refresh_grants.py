@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from fake_oauth_server import FakeOAuthServer
 from flask.testing import FlaskClient
-from harness import wait_for
 
 from api import create_app
+from tests.support.fake_oauth import FakeOAuthServer
+from tests.support.processes import wait_for
 from vaporforge import grants
 from vaporforge.events import NullSink
 from vaporforge.hostkeys import entry_for, new_secret

@@ -11,9 +11,9 @@ import time
 
 import pytest
 import redis
-from apiclient import ApiClient
-from harness import redis_dump
 
+from tests.support.inprocess import ApiClient
+from tests.support.processes import redis_dump
 from vaporforge.hostkeys import entry_for, main, new_secret, parse_host_keys, verify
 from vaporforge.settings import ConfigError, Settings
 
