@@ -23,8 +23,9 @@ import binascii
 import hashlib
 import hmac
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -32,6 +33,7 @@ from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
 from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.refresh import DEFAULT_SCOPE
 
 MIN_KEY_BYTES = 32
 ALGORITHM = "HS256"
@@ -131,6 +133,24 @@ def check(keys: Sequence[bytes], value: str, refresh_token: str,
         raise GrantInvalid()
     sid = claims.get("sid")
     return Grant(host, end_user, mode, tuple(scope.split()), sid if isinstance(sid, str) else "")
+
+
+def for_login(keys: Sequence[bytes], ttl: int, grant: Grant,
+              credentials: Mapping[str, Any]) -> str | None:
+    """The claim's ``refresh_grant`` for the credentials a login produced: for
+    ``oauth``/``console`` credentials with a refresh token, bound to their scopes
+    (the CLI's default scopes when the file names none); None otherwise (no
+    grant keys, ``setup-token``, an API key only)."""
+    oauth = credentials.get("claudeAiOauth") if isinstance(credentials, Mapping) else None
+    if not keys or not isinstance(oauth, Mapping):
+        return None
+    refresh_token = oauth.get("refreshToken")
+    if not isinstance(refresh_token, str) or not refresh_token:
+        return None
+    scopes = oauth.get("scopes")
+    if not (isinstance(scopes, list) and scopes and all(isinstance(x, str) for x in scopes)):
+        scopes = DEFAULT_SCOPE.split()
+    return issue(keys, replace(grant, scopes=tuple(scopes)), refresh_token, ttl)
 
 
 def allowed_scope(grant: Grant, asked: str | None) -> str:
