@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
@@ -17,7 +16,7 @@ from api import errors, health, limits, metrics, refresh, sessions, tickets, web
 from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults, logs
 from vaporforge.access import PROTECTED_MODE_WARNING
-from vaporforge.events import AuditSink, DeliveringSink, EventSink
+from vaporforge.events import sink_for
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
 from vaporforge.tickets import TicketStore
@@ -56,7 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                                                  "interval_step": 0.5, "interval_max": 0.5})
     app.extensions[EXTENSION] = ApiContext(
         settings, SessionStore(client, settings.key_prefix), tasks,
-        TicketStore(client, settings.key_prefix), event_sink(settings, tasks.send_task))
+        TicketStore(client, settings.key_prefix), sink_for(settings.webhook_url, tasks.send_task))
 
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
@@ -91,18 +90,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if not settings.host_keys:
         log.warning(PROTECTED_MODE_WARNING)
     return app
-
-
-def event_sink(settings: Settings, send_task: Callable[..., object]) -> EventSink:
-    """The audit log always; with ``VF_WEBHOOK_URL``, webhook delivery by a worker too."""
-    if not settings.webhook_url:
-        return AuditSink()
-
-    def enqueue(body: str) -> None:
-        send_task(defaults.DELIVER_EVENT_TASK, args=[body, time.time()],
-                  queue=defaults.EVENTS_QUEUE)
-
-    return DeliveringSink(enqueue)
 
 
 def _security_headers(response: Response) -> Response:

@@ -20,7 +20,7 @@ from kombu.exceptions import OperationalError
 
 from api.context import api_context
 from api.errors import error_response
-from api.limits import LimitKind, check_session, refuse_probe, session_counter
+from api.limits import LimitKind, check_session, hit_rate, refuse_probe, session_counter
 from api.schemas import (
     CodeAcceptedSchema,
     CreateSessionSchema,
@@ -31,7 +31,7 @@ from api.schemas import (
     SubmitCodeSchema,
 )
 from vaporforge import defaults, lifecycle
-from vaporforge.access import is_private
+from vaporforge.access import is_private, user_digest
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.events import EventType, Subject
 from vaporforge.sealing import public_jwk
@@ -70,7 +70,8 @@ def require_json_body() -> Response | None:
 
 def take_ticket(mode: LoginMode) -> Taken | None:
     """The connect ticket this creation uses, taken (atomically) once every check
-    a caller could fix has passed; None where no ticket is needed (protected
+    a caller could fix or wait out has passed (origin, mode, the host user's
+    creation rate ``VF_USER_CREATE_RATE``); None where no ticket is needed (protected
     mode, a loopback or private client). Raises TicketRequired, TicketInvalid,
     ModeNotAllowed, OriginNotAllowed."""
     ctx = api_context()
@@ -82,7 +83,10 @@ def take_ticket(mode: LoginMode) -> Taken | None:
     if not match:
         raise TicketRequired()
     origin = request.headers.get("Origin")
-    ctx.tickets.peek(match.group(1)).allows(mode, origin)
+    allowed = ctx.tickets.peek(match.group(1))
+    allowed.allows(mode, origin)
+    hit_rate(ctx.settings.user_create_rate, "create_user",
+             user_digest(allowed.host, allowed.end_user))
     taken = ctx.tickets.take(match.group(1))
     taken.ticket.allows(mode, origin)
     return taken

@@ -166,6 +166,23 @@ def test_a_refused_creation_does_not_use_the_ticket_up(hosted):
     cancel(full, second)
 
 
+def test_creations_are_limited_per_host_user_and_a_refusal_keeps_the_ticket(hosted):
+    limited = with_host_keys(hosted, user_create_rate="2/hour")
+    sessions = [create(limited, mint(limited)[1]["ticket"])[1] for _ in range(2)]
+    ticket = mint(limited)[1]["ticket"]
+    response = limited.client.post("/api/auth/sessions", json={},
+                                   headers={"Authorization": f"Bearer {ticket}"})
+    assert (response.status_code, response.get_json()["error"]["code"]) == (429, "rate_limited")
+    assert int(response.headers["Retry-After"]) > 60
+    other = mint(limited, end_user="user-2")[1]["ticket"]
+    status, third = create(limited, other)
+    assert status == 202  # another user of the same host is not held back
+    left = redis.Redis.from_url(limited.settings.redis_url).keys("*:ticket:*")
+    assert len(left) == 1  # the refused ticket is still there
+    for session in (*sessions, third):
+        limited.call("DELETE", session)
+
+
 def test_two_concurrent_creations_with_one_ticket_make_one_session(hosted):
     ticket = mint(hosted)[1]["ticket"]
     start = threading.Barrier(2)

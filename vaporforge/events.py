@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from vaporforge import defaults
+
 audit_log = logging.getLogger("vaporforge.audit")
 log = logging.getLogger("vaporforge.events")
 
@@ -104,3 +106,17 @@ class DeliveringSink(AuditSink):
         except Exception as exc:  # noqa: BLE001 - the audit line stands; the step must too
             log.warning("event %s (%s): not queued for the webhook (%s)", event["id"],
                         event["type"], type(exc).__name__)
+
+
+def sink_for(webhook_url: str, send_task: Callable[..., object]) -> EventSink:
+    """The audit log always; with a webhook URL, delivery by a worker too:
+    ``send_task`` is a Celery app's, the task :data:`defaults.DELIVER_EVENT_TASK`
+    on :data:`defaults.EVENTS_QUEUE` with the body and the time it was queued."""
+    if not webhook_url:
+        return AuditSink()
+
+    def enqueue(body: str) -> None:
+        send_task(defaults.DELIVER_EVENT_TASK, args=[body, time.time()],
+                  queue=defaults.EVENTS_QUEUE)
+
+    return DeliveringSink(enqueue)
