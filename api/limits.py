@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import ipaddress
-import math
-import time
 from enum import StrEnum
 from typing import Any
 
@@ -24,7 +22,7 @@ from limits import RateLimitItem, parse
 from limits.storage import RedisStorage
 
 from vaporforge import connections
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.errors import RateLimited
 from vaporforge.settings import Settings
 from vaporforge.store import WindowCounter
 
@@ -35,14 +33,6 @@ class LimitKind(StrEnum):
     POLL = "poll"
     ACTION = "action"
     PROBE = "probe"
-
-
-class RateLimited(BrokerError):
-    code = ErrorCode.RATE_LIMITED
-
-    def __init__(self, item: RateLimitItem, reset_at: float) -> None:
-        super().__init__(f"Too many requests: at most {item}; try again later.")
-        self.headers = {"Retry-After": str(max(1, math.ceil(reset_at - time.time())))}
 
 
 def client_network() -> str:

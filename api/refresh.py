@@ -20,8 +20,9 @@ from api.limits import hit_rate
 from api.schemas import ErrorSchema
 from vaporforge import grants
 from vaporforge.access import needs_ticket, user_digest
+from vaporforge.errors import RefreshRejected
 from vaporforge.events import EventType, Subject
-from vaporforge.refresh import RefreshRejected, relay_refresh
+from vaporforge.refresh import relay_refresh
 
 blp = Blueprint("refresh", __name__, url_prefix="/api/auth/refresh",
                 description="Fresh tokens for a refresh token the browser holds; nothing is kept")

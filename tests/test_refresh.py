@@ -24,8 +24,9 @@ from tests.support.fake_oauth import (
     tokens_for_refresh,
 )
 from tests.support.processes import free_port, redis_dump
-from vaporforge.refresh import UpstreamUnavailable, credentials_from
-from vaporforge.settings import ConfigError, Settings
+from vaporforge.errors import ConfigError, UpstreamUnavailable
+from vaporforge.refresh import credentials_from
+from vaporforge.settings import Settings
 
 SCOPE = "user:profile user:inference"
 

@@ -21,7 +21,8 @@ from tests.support.sentinel_group import (
 )
 from tests.support.stack import start_stack, stop_stack
 from vaporforge import connections, defaults
-from vaporforge.settings import ConfigError, Settings
+from vaporforge.errors import ConfigError
+from vaporforge.settings import Settings
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.errors import BrokerError, ConfigError, ErrorCode
 from vaporforge.refresh import DEFAULT_SCOPE
 
 MIN_KEY_BYTES = 32
@@ -83,6 +83,14 @@ def parse_grant_keys(raw: str) -> tuple[bytes, ...]:
                              "print(secrets.token_urlsafe(32))\"`)")
         keys.append(key)
     return tuple(keys)
+
+
+def grant_keys_var(name: str, raw: str) -> tuple[bytes, ...]:
+    """The settings' parser for ``VF_GRANT_KEYS``."""
+    try:
+        return parse_grant_keys(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def token_hash(refresh_token: str) -> str:

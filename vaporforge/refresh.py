@@ -32,7 +32,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge import defaults
+from vaporforge.errors import RefreshRejected, UpstreamUnavailable
 from vaporforge.upstream import DeadlineExceeded, TooLarge, UpstreamError, post_json
 
 log = logging.getLogger("vaporforge.refresh")
@@ -40,29 +41,14 @@ log = logging.getLogger("vaporforge.refresh")
 CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 """The CLI's OAuth client id; refresh tokens are bound to it."""
 
-TOKEN_URL = "https://platform.claude.com/v1/oauth/token"
 DEFAULT_SCOPE = ("org:create_api_key user:profile user:inference user:sessions:claude_code "
                  "user:mcp_servers user:file_upload user:plugins user:privacy_consents:write "
                  "org:desktop_config")
 """What ``claude auth login`` asks for; sent when the caller names no scope."""
 
-CONNECT_TIMEOUT = 5.0
-MAX_ANSWER_BYTES = 64 * 1024
 MAX_LIFETIME = 366 * 24 * 3600
 """Longest ``expires_in`` taken as meant; beyond it the answer is not a usable token."""
 USER_AGENT = "vaporforge-login-broker (refresh relay)"
-
-
-class RefreshRejected(BrokerError):
-    code = ErrorCode.REFRESH_REJECTED
-    message = ("The sign-in service refused this refresh token (it was used already, revoked "
-               "or expired). Sign in again.")
-
-
-class UpstreamUnavailable(BrokerError):
-    code = ErrorCode.UPSTREAM_UNAVAILABLE
-    message = ("The sign-in service could not be reached or did not answer properly. "
-               "Try again in a moment.")
 
 
 def _is_loopback(host: str) -> bool:
@@ -146,7 +132,8 @@ def relay_refresh(token_url: str, refresh_token: str, scope: str | None,
     try:
         status, data = post_json(
             token_url, body, {"Accept": "application/json", "User-Agent": USER_AGENT},
-            deadline=timeout, connect_timeout=CONNECT_TIMEOUT, max_bytes=MAX_ANSWER_BYTES)
+            deadline=timeout, connect_timeout=defaults.REFRESH_CONNECT_TIMEOUT,
+            max_bytes=defaults.REFRESH_MAX_ANSWER)
     except (DeadlineExceeded, TooLarge, UpstreamError) as exc:
         # Only the kind is logged: an exception's text may carry the URL.
         log.warning("refresh relay: sign-in service unreachable or unusable (%s)",

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from vaporforge import defaults
+from vaporforge.errors import ConfigError
 from vaporforge.refresh import token_url_allowed
 
 log = logging.getLogger("vaporforge.webhooks")
@@ -32,6 +33,20 @@ USER_AGENT = "vaporforge-login-broker (webhooks)"
 def webhook_url_allowed(url: str) -> bool:
     """https with a host, or http to a loopback address (the same rule as the token URL)."""
     return token_url_allowed(url)
+
+
+def webhook_url_var(name: str, raw: str) -> str:
+    """The settings' parser for ``VF_WEBHOOK_URL``."""
+    if not webhook_url_allowed(raw):
+        raise ConfigError(f"{name} must be an https URL (http only for a loopback address)")
+    return raw
+
+
+def webhook_secret_var(name: str, raw: str) -> str:
+    """The settings' parser for ``VF_WEBHOOK_SECRET``."""
+    if len(raw) < 16:
+        raise ConfigError(f"{name} must be at least 16 characters")
+    return raw
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
