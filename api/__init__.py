@@ -17,8 +17,8 @@ from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults, logs
 from vaporforge.access import PROTECTED_MODE_WARNING
 from vaporforge.events import sink_for
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.store import SessionStore
 from vaporforge.tickets import TicketStore
 
 log = logging.getLogger("vaporforge.api")

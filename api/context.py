@@ -9,8 +9,8 @@ from celery import Celery
 from flask import current_app
 
 from vaporforge.events import AuditSink, EventSink
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.store import SessionStore
 from vaporforge.tickets import TicketStore
 
 EXTENSION = "vaporforge"

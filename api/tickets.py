@@ -24,7 +24,7 @@ from api.schemas import ErrorSchema
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.hostkeys import verify
 from vaporforge.refresh import token_url_allowed
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 blp = Blueprint("tickets", __name__, url_prefix="/api/auth/tickets",
                 description="Connect tickets, minted by a host app's backend with its host key")

@@ -35,7 +35,7 @@ from vaporforge import settings_parse as p
 from vaporforge.errors import ConfigError
 from vaporforge.grants import grant_keys_var
 from vaporforge.hostkeys import HostKey, host_keys_var
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 from vaporforge.webhooks import webhook_secret_var, webhook_url_var
 
 __all__ = ["VARS", "ConfigError", "Settings", "Var", "markdown_table"]

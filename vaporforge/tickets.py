@@ -29,7 +29,7 @@ import redis
 
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.keys import KeyKind, key_for
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 PREFIX = "vft_"
 
