@@ -53,9 +53,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       broker_connection_retry_on_startup=True, task_serializer="json",
                       task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
                                                  "interval_step": 0.5, "interval_max": 0.5})
+    events = sink_for(settings.webhook_url, tasks.send_task)
     app.extensions[EXTENSION] = ApiContext(
-        settings, SessionStore(client, settings.key_prefix), tasks,
-        TicketStore(client, settings.key_prefix), sink_for(settings.webhook_url, tasks.send_task))
+        settings, SessionStore(client, settings.key_prefix, events=events), tasks,
+        TicketStore(client, settings.key_prefix), events)
 
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]

@@ -93,6 +93,9 @@ class CredentialsSchema(StrictSchema):
     jwe = fields.String(metadata={
         "description": "with a client key: a compact JWE whose plaintext is "
                        "{\"mode\", \"credentials\"}"})
+    refresh_grant = fields.String(metadata={
+        "description": "oauth/console with VF_GRANT_KEYS: the grant POST /api/auth/refresh "
+                       "needs (Authorization: Bearer) for this login's refresh token"})
 
 
 class HealthSchema(StrictSchema):

@@ -33,7 +33,6 @@ from api.schemas import (
 from vaporforge import defaults
 from vaporforge.access import is_private, user_digest
 from vaporforge.errors import BrokerError, ErrorCode, QueueUnreachable, SessionNotFound
-from vaporforge.events import EventType, Subject
 from vaporforge.sealing import public_jwk
 from vaporforge.session import lifecycle
 from vaporforge.session.record import SessionRecord
@@ -185,7 +184,10 @@ class Sessions(MethodView):
             store, mode=mode,
             token_hash=token_hash(token), client_key=client_key,
             session_ttl=settings.session_ttl, start_timeout=settings.start_timeout,
-            max_sessions=settings.max_sessions, warm=True, heartbeat_ttl=settings.heartbeat_ttl)
+            max_sessions=settings.max_sessions, warm=True, heartbeat_ttl=settings.heartbeat_ttl,
+            host=taken.ticket.host if taken else "",
+            end_user=taken.ticket.end_user if taken else "",
+            idle_timeout=settings.idle_timeout)
         session_id = record.session_id
 
         def send(sid: str) -> None:
@@ -196,9 +198,6 @@ class Sessions(MethodView):
                 raise QueueUnreachable() from None
 
         lifecycle.start(store, record, send)
-        who = taken.ticket if taken else None
-        ctx.events.emit(EventType.LOGIN_CREATED, Subject(
-            who.host if who else "", who.end_user if who else "", session_id, mode.value))
         body = {"session_id": session_id, "session_token": token, "state": record.state.value,
                 "mode": record.mode.value, "oauth_url": record.oauth_url or None,
                 "expires_at": _iso(record.expires_at), "poll_after_ms": defaults.POLL_AFTER_MS}

@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery, signals
 
 from vaporforge import connections, defaults, logs
+from vaporforge.events import sink_for
 from vaporforge.settings import Settings
 from worker import login, webhooks
 from worker.process import WorkerProcess
@@ -37,7 +38,7 @@ def create_worker(settings: Settings) -> Celery:
         accept_content=["json"],
         **webhooks.queues(),
     )
-    process = WorkerProcess(settings)
+    process = WorkerProcess(settings, events=sink_for(settings.webhook_url, app.send_task))
     app.vf_process = process
 
     @app.task(name=defaults.RUN_LOGIN_TASK, ignore_result=True)
