@@ -241,3 +241,8 @@ def test_the_api_warns_once_at_start_in_protected_mode(redis_db, caplog):
     ApiClient.build(redis_db)
     assert [r.getMessage() for r in caplog.records].count(
         next(r.getMessage() for r in caplog.records if "protected mode" in r.getMessage())) == 1
+
+
+def test_sealed_credentials_are_the_default_everywhere():
+    assert Settings().require_client_key and Settings.from_env({}).require_client_key
+    assert not Settings.from_env({"VF_REQUIRE_CLIENT_KEY": "false"}).require_client_key
