@@ -11,7 +11,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, limits, metrics, refresh, sessions, web
+from api import errors, health, limits, metrics, modes, refresh, sessions, web
 from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults, logs
 from vaporforge.settings import Settings
@@ -62,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
     api.register_blueprint(refresh.blp)
+    api.register_blueprint(modes.blp)
     app.register_blueprint(web.blp)
     app.register_blueprint(metrics.blp)
     limits.install(app, settings)
@@ -70,12 +71,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
              methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
              expose_headers=["Retry-After", "Location"], max_age=600)
     logs.configure(settings.log_format)
+    modes.announce(settings)
     return app
 
 
 def _security_headers(response: Response) -> Response:
-    if request.path.startswith("/api/auth/"):
-        response.headers["Cache-Control"] = "no-store"
+    if request.path.startswith("/api/auth/"):  # unless the route says (/api/auth/modes)
+        response.headers.setdefault("Cache-Control", "no-store")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

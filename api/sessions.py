@@ -33,7 +33,7 @@ from api.schemas import (
 from vaporforge import defaults, lifecycle
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.sealing import public_jwk
-from vaporforge.states import Event, LoginMode, SessionState
+from vaporforge.states import Event, SessionState
 from vaporforge.store import SessionRecord
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/auth/sessions",
@@ -119,6 +119,7 @@ class Sessions(MethodView):
                    error_status_code=400)
     @blp.response(202, SessionCreatedSchema)
     @blp.alt_response(400, schema=ErrorSchema)
+    @blp.alt_response(403, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
     @blp.alt_response(503, schema=ErrorSchema)
     @blp.doc(operationId="createSession", **_CREATED_LINKS)
@@ -133,10 +134,11 @@ class Sessions(MethodView):
             raise BrokerError("This broker only hands out sealed credentials: send "
                               "client_public_key (an EC P-256 public JWK).",
                               code=ErrorCode.CLIENT_KEY_REQUIRED)
+        mode = settings.allows(args.get("mode"))  # 403 mode_not_allowed
         session_id, token = lifecycle.new_session_id(), secrets.token_urlsafe(32)
         now = store.now()
         record = SessionRecord(
-            session_id=session_id, mode=LoginMode(args.get("mode", LoginMode.OAUTH.value)),
+            session_id=session_id, mode=mode,
             state=SessionState.STARTING, token_hash=token_hash(token), created_at=now,
             expires_at=now + settings.session_ttl, updated_at=now, client_key=client_key,
             start_by=now + settings.start_timeout)

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"
     CLIENT_KEY_REQUIRED = "client_key_required"
     INVALID_CLIENT_KEY = "invalid_client_key"
+    MODE_NOT_ALLOWED = "mode_not_allowed"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INVALID_STATE = "invalid_state"

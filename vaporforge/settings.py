@@ -15,6 +15,7 @@ from vaporforge.refresh import TOKEN_URL, token_url_allowed
 from vaporforge.states import LoginMode
 
 Number = TypeVar("Number", int, float)
+DEFAULT_MODES = ("oauth", "console", "setup-token")
 
 
 class ConfigError(BrokerError):
@@ -77,6 +78,31 @@ def _warm_pool(raw: str) -> dict[LoginMode, int]:
         if pool[LoginMode(mode.strip())] < 0:
             raise ConfigError("VF_WARM_POOL counts must not be negative")
     return {mode: count for mode, count in pool.items() if count}
+
+
+def _modes(raw: str) -> tuple[LoginMode, ...]:
+    """``oauth,console,setup-token`` → the modes this deployment offers, in that order."""
+    known = ", ".join(m.value for m in LoginMode)
+    if not raw.strip():
+        return tuple(LoginMode(m) for m in DEFAULT_MODES)
+    names = [n for n in (part.strip().lower() for part in raw.split(",")) if n]
+    if not names:
+        raise ConfigError(f"VF_MODES must name at least one mode among {known}")
+    modes: list[LoginMode] = []
+    for name in names:
+        try:
+            mode = LoginMode(name)
+        except ValueError:
+            raise ConfigError(f"VF_MODES must list modes among {known}, comma-separated; "
+                              f"got {name!r}") from None
+        if mode in modes:
+            raise ConfigError(f"VF_MODES names {name} twice")
+        modes.append(mode)
+    return tuple(modes)
+
+
+class ModeNotAllowed(BrokerError):
+    code = ErrorCode.MODE_NOT_ALLOWED
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -198,6 +224,18 @@ class Settings:
     token_url: str = TOKEN_URL
     refresh_rate: str = "30/minute"
     refresh_timeout: float = 10.0
+    modes: tuple[LoginMode, ...] = tuple(LoginMode(m) for m in DEFAULT_MODES)
+    """The login modes this deployment offers, the first preselected (VF_MODES)."""
+
+    def allows(self, mode: str | None) -> LoginMode:
+        """The mode a creation asked for (the first offered when ``None``); raises
+        :class:`ModeNotAllowed` (``403 mode_not_allowed``) when this deployment
+        does not offer it."""
+        chosen = self.modes[0] if mode is None else LoginMode(mode)
+        if chosen not in self.modes:
+            raise ModeNotAllowed(f"This broker does not offer the {chosen.value} sign-in; it "
+                                 f"offers {', '.join(m.value for m in self.modes)}.")
+        return chosen
 
     def __post_init__(self) -> None:
         if not self.deployment:
@@ -275,5 +313,10 @@ class Settings:
             token_url=_token_url(env.get("VF_TOKEN_URL", "").strip() or TOKEN_URL),
             refresh_rate=env.get("VF_REFRESH_RATE", "").strip() or cls.refresh_rate,
             refresh_timeout=_float(env, "VF_REFRESH_TIMEOUT", cls.refresh_timeout),
+            modes=_modes(env.get("VF_MODES", "")),
         )
+        unoffered = [m.value for m in values["warm_pool"] if m not in values["modes"]]
+        if unoffered:
+            raise ConfigError(f"VF_WARM_POOL names {', '.join(unoffered)}, which VF_MODES "
+                              "does not offer")
         return cls(**values)
