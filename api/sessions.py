@@ -127,6 +127,7 @@ class Sessions(MethodView):
         """Start a login: a worker launches the CLI and publishes its sign-in URL."""
         ctx = api_context()
         store, settings = ctx.store, ctx.settings
+        mode = settings.allows(args.get("mode"))  # 403 mode_not_allowed
         client_key = ""
         if args.get("client_public_key") is not None:
             client_key = json.dumps(public_jwk(args["client_public_key"]))
@@ -134,7 +135,6 @@ class Sessions(MethodView):
             raise BrokerError("This broker only hands out sealed credentials: send "
                               "client_public_key (an EC P-256 public JWK).",
                               code=ErrorCode.CLIENT_KEY_REQUIRED)
-        mode = settings.allows(args.get("mode"))  # 403 mode_not_allowed
         session_id, token = lifecycle.new_session_id(), secrets.token_urlsafe(32)
         now = store.now()
         record = SessionRecord(

@@ -20,6 +20,8 @@ Two ways to point the CLI here (both observed to work):
 
 Endpoints the CLI used in those runs (all answered here):
   HEAD /api/hello                                   connection warm-up (api host)
+  GET  /api/hello, GET /v1/oauth/hello              the interactive CLI's first-run
+                                                    connectivity check (both must be 200)
   POST /v1/oauth/token                              code -> tokens (platform host)
   GET  /api/oauth/profile                           account/org (optional: 404 still logs in)
   GET  /api/oauth/claude_cli/roles                  auth login only (optional)
@@ -317,6 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
             if self._status is None:
                 self._send(500, {"error": {"type": "api_error", "message": "fake server error"}})
         auth = self.headers.get("authorization", "")
+        if self.headers.get("x-api-key"):  # an API key's prefix, as for a bearer below
+            self._note["api_key"] = "<" + self.headers["x-api-key"][:14] + "…>"
         self.st.log(
             {
                 "method": self.command,
@@ -336,6 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- routes
     def _route(self, path: str, query: str, body: bytes):
+        if path == "/v1/oauth/hello":  # first-run onboarding's check of the platform host
+            return self._send(200, {})
         if path == "/api/hello":
             return self._send(200, {})
         if path in ("/oauth/authorize", "/cai/oauth/authorize"):
