@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from celery import Celery
 from flask import current_app
 
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.store import SessionStore
 
 EXTENSION = "vaporforge"
 

@@ -7,7 +7,8 @@ from flask_smorest import Blueprint
 
 from api.context import api_context
 from api.schemas import ErrorSchema, HealthSchema, ReadySchema
-from vaporforge.warm_store import WarmStore
+from vaporforge.registry import Registry
+from vaporforge.session.warm import WarmStore
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
@@ -28,10 +29,11 @@ class Ready(MethodView):
         """Redis answers (else 503 ``store_unavailable``); also the CLI version each
         runtime's workers reported, and admission's view of the capacity."""
         store = api_context().store
-        store.ping()
-        versions = store.cli_versions()
-        workers, capacity = store.worker_capacity()
-        live = store.count_live()
+        registry = Registry.beside(store)
+        registry.ping()
+        versions = registry.cli_versions()
+        workers, capacity = registry.worker_capacity()
+        live = registry.count_live()
         return {"status": "ready", "redis": "ok", "cli_versions": versions,
                 "workers": workers, "capacity": capacity, "live_sessions": live,
                 "warm": WarmStore(store).counts()}

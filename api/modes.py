@@ -14,8 +14,8 @@ from flask_smorest import Blueprint
 
 from api.context import api_context
 from api.schemas import ErrorSchema, ModesSchema
+from vaporforge.session.states import LoginMode
 from vaporforge.settings import Settings
-from vaporforge.states import LoginMode
 
 log = logging.getLogger("vaporforge.api")
 

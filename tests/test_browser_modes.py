@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_kit import (
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.browser_kit import (
     SHOTS,
     accessible,
     chromium_path,
@@ -23,8 +25,8 @@ from browser_kit import (
     shoot,
     sign_in_link,
 )
-from harness import Databases, Stack, start_stack, stop_stack
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from tests.support.processes import Databases
+from tests.support.stack import Stack, start_stack, stop_stack
 
 CODE = "console-code-81c2#console-state-5d"
 expect.set_options(timeout=20_000)

@@ -26,11 +26,11 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from cli_simulator import tokens_for
-from conftest import wait_for
-from harness import free_port
 from joserfc import jwe
 from joserfc.jwk import ECKey
+
+from tests.support.cli_simulator import tokens_for
+from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.docker
 

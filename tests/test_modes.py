@@ -10,8 +10,9 @@ import pytest
 
 from api import create_app
 from api.modes import MAX_AGE
+from vaporforge.registry import Registry
+from vaporforge.session.states import LoginMode
 from vaporforge.settings import ConfigError, Settings
-from vaporforge.states import LoginMode
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ALL = ["oauth", "console", "setup-token"]
@@ -76,7 +77,7 @@ def test_a_console_only_broker_refuses_the_other_modes(api, mode):
     error = response.get_json()["error"]
     assert error["code"] == "mode_not_allowed"
     assert mode in error["message"] and "console" in error["message"]
-    assert console.store.count_live() == 0
+    assert Registry.beside(console.store).count_live() == 0
 
 
 def test_a_console_only_broker_starts_a_console_login(api):

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from harness import cli_processes, wait_for
-from real_clis import RealCli, real_clis
 
+from tests.support.processes import cli_processes, wait_for
+from tests.support.real_clis import RealCli, real_clis
 from vaporforge.screen import Screen
 
 CLIS = real_clis()
