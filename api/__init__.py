@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, limits, metrics, refresh, sessions, tickets, web
+from api import errors, health, limits, metrics, modes, refresh, sessions, tickets, web
 from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults, logs
 from vaporforge.access import PROTECTED_MODE_WARNING
@@ -80,6 +80,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(sessions.blp)
     api.register_blueprint(refresh.blp)
     api.register_blueprint(tickets.blp)
+    api.register_blueprint(modes.blp)
     app.register_blueprint(web.blp)
     app.register_blueprint(metrics.blp)
     limits.install(app, settings)
@@ -88,14 +89,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
              methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
              expose_headers=["Retry-After", "Location"], max_age=600)
     logs.configure(settings.log_format)
+    modes.announce(settings)
     if not settings.host_keys:
         log.warning(PROTECTED_MODE_WARNING)
     return app
 
 
 def _security_headers(response: Response) -> Response:
-    if request.path.startswith("/api/auth/"):
-        response.headers["Cache-Control"] = "no-store"
+    if request.path.startswith("/api/auth/"):  # unless the route says (/api/auth/modes)
+        response.headers.setdefault("Cache-Control", "no-store")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -1,7 +1,7 @@
 """Rate limits (Flask-Limiter, in Redis), keyed so that nobody spends another's.
 
-- creations, refreshes, ``/readyz`` and failed session look-ups: per client network (an
-  IPv4 address, or the /64 an IPv6 client holds);
+- creations, refreshes, ``/readyz``, ``/api/auth/modes`` and failed session
+  look-ups: per client network (an IPv4 address, or the /64 an IPv6 client holds);
 - polls (GET, HEAD) and actions (code, claim, cancel): per session, counted
   only when the bearer token matches, and only for well-formed ids; the count
   is stepped in the same script that reads the session (one round trip), on
@@ -105,6 +105,7 @@ def install(app: Flask, settings: Settings) -> Limiter:
     views["sessions.Sessions"] = limiter.limit(settings.create_rate, methods=["POST"])(
         views["sessions.Sessions"])
     views["health.Ready"] = limiter.limit(settings.probe_rate)(views["health.Ready"])
+    views["modes.Modes"] = limiter.limit(settings.probe_rate)(views["modes.Modes"])
     views["refresh.Refresh"] = limiter.limit(settings.refresh_rate, methods=["POST"])(
         views["refresh.Refresh"])
     app.extensions[EXTENSION] = SessionLimits(limiter, settings)

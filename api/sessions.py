@@ -159,6 +159,7 @@ class Sessions(MethodView):
         """
         ctx = api_context()
         settings = ctx.settings
+        mode = settings.allows(args.get("mode"))  # 403 mode_not_allowed
         client_key = ""
         if args.get("client_public_key") is not None:
             client_key = json.dumps(public_jwk(args["client_public_key"]))
@@ -166,7 +167,6 @@ class Sessions(MethodView):
             raise BrokerError("This broker only hands out sealed credentials: send "
                               "client_public_key (an EC P-256 public JWK).",
                               code=ErrorCode.CLIENT_KEY_REQUIRED)
-        mode = LoginMode(args.get("mode", LoginMode.OAUTH.value))
         taken = take_ticket(mode)
         try:
             return self._create(mode, client_key, taken)

@@ -95,6 +95,9 @@ REFRESH_TIMEOUT = 10.0
 """Seconds the refresh relay waits on the sign-in service."""
 REFRESH_CONNECT_TIMEOUT = 5.0
 """At most this much of REFRESH_TIMEOUT goes to connecting."""
+MODES = ("oauth", "console", "setup-token")
+"""The sign-in modes a deployment offers unless VF_MODES says otherwise; the first
+is preselected and used when a creation names none."""
 
 STORE_RETRY_AFTER = 5
 """Seconds a client is told to wait (Retry-After) while Redis does not answer."""

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"
     CLIENT_KEY_REQUIRED = "client_key_required"
     INVALID_CLIENT_KEY = "invalid_client_key"
+    MODE_NOT_ALLOWED = "mode_not_allowed"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INVALID_STATE = "invalid_state"
@@ -46,7 +47,6 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     TICKET_REQUIRED = "ticket_required"
     TICKET_INVALID = "ticket_invalid"
-    MODE_NOT_ALLOWED = "mode_not_allowed"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     GRANT_REQUIRED = "grant_required"
     GRANT_INVALID = "grant_invalid"
@@ -109,6 +109,12 @@ class ConfigError(BrokerError):
     """A setting is invalid; the process does not start."""
 
     code = ErrorCode.CONFIG_ERROR
+
+
+class ModeNotAllowed(BrokerError):
+    """A creation in a mode this deployment does not offer (VF_MODES)."""
+
+    code = ErrorCode.MODE_NOT_ALLOWED
 
 
 class InvalidClientKey(BrokerError):

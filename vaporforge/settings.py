@@ -32,7 +32,7 @@ from typing import Any
 
 from vaporforge import defaults
 from vaporforge import settings_parse as p
-from vaporforge.errors import ConfigError
+from vaporforge.errors import ConfigError, ModeNotAllowed
 from vaporforge.grants import grant_keys_var
 from vaporforge.hostkeys import HostKey, host_keys_var
 from vaporforge.session.states import LoginMode
@@ -131,6 +131,12 @@ VARS: tuple[Var, ...] = (
         "is then ignored; their database numbers and passwords are kept"),
     Var("VF_REDIS_SENTINEL_MASTER", "redis_sentinel_master", p.plain_name,
         defaults.REDIS_SENTINEL_MASTER, "the name the sentinels monitor the master under"),
+    Var("VF_MODES", "modes", p.modes, tuple(LoginMode(m) for m in defaults.MODES),
+        "comma-separated sign-in modes this deployment offers, the first preselected (and used "
+        "when a creation names none); any other mode is `403 mode_not_allowed`. Unknown, "
+        "repeated or no modes stop the process (`config_error`); so does a `VF_WARM_POOL` mode "
+        "not listed here. See [Before you offer it](#before-you-offer-it)",
+        shown=f"`{','.join(defaults.MODES)}`"),
     Var("VF_RUNTIME", "runtime", p.runtime, defaults.RUNTIME,
         "`local` (subprocess on the worker) or `docker` (login containers)"),
     Var("VF_LOGIN_COMMAND", "login_command", p.command, (defaults.LOGIN_COMMAND,),
@@ -215,8 +221,8 @@ VARS: tuple[Var, ...] = (
     Var("VF_ACTION_RATE", "action_rate", p.text, defaults.ACTION_RATE,
         "code submissions, claims and cancels per session, counted only when the token matched"),
     Var("VF_PROBE_RATE", "probe_rate", p.text, defaults.PROBE_RATE,
-        "failed session look-ups (unknown id, wrong token) and `/readyz` calls per client "
-        "network"),
+        "failed session look-ups (unknown id, wrong token), `/readyz` and `/api/auth/modes` "
+        "calls per client network"),
     Var("VF_MAX_CODE_ATTEMPTS", "max_code_attempts", p.whole(), defaults.MAX_CODE_ATTEMPTS,
         "codes per session; the next fails it with `too_many_attempts`"),
     Var("VF_MAX_SESSIONS", "max_sessions", p.whole(), defaults.MAX_SESSIONS,
@@ -260,7 +266,16 @@ def _trust(values: Mapping[str, Any]) -> None:
                           "neither")
 
 
-CHECKS: tuple[Callable[[Mapping[str, Any]], None], ...] = (_sentinel_urls, _trust)
+def _warm_modes_offered(values: Mapping[str, Any]) -> None:
+    """A warm entry for a mode nobody may ask for would only hold memory."""
+    unoffered = [m.value for m in values["warm_pool"] if m not in values["modes"]]
+    if unoffered:
+        raise ConfigError(f"VF_WARM_POOL names {', '.join(unoffered)}, which VF_MODES "
+                          "does not offer")
+
+
+CHECKS: tuple[Callable[[Mapping[str, Any]], None], ...] = (
+    _sentinel_urls, _warm_modes_offered, _trust)
 """Rules that span several rows, run once every row is read."""
 
 
@@ -272,6 +287,7 @@ class Settings:
     broker_url: str = defaults.BROKER_URL
     redis_sentinels: tuple[tuple[str, int], ...] = ()
     redis_sentinel_master: str = defaults.REDIS_SENTINEL_MASTER
+    modes: tuple[LoginMode, ...] = tuple(LoginMode(m) for m in defaults.MODES)
     runtime: str = defaults.RUNTIME
     login_command: tuple[str, ...] = (defaults.LOGIN_COMMAND,)
     login_env: Mapping[str, str] = field(default_factory=dict)
@@ -324,6 +340,16 @@ class Settings:
     idle_timeout: int = defaults.IDLE_TIMEOUT
     webhook_url: str = ""
     webhook_secret: str = field(default="", repr=False)
+
+    def allows(self, mode: str | None) -> LoginMode:
+        """The mode a creation asked for (the first offered when ``None``); raises
+        :class:`ModeNotAllowed` (``403 mode_not_allowed``) when this deployment
+        does not offer it."""
+        chosen = self.modes[0] if mode is None else LoginMode(mode)
+        if chosen not in self.modes:
+            raise ModeNotAllowed(f"This broker does not offer the {chosen.value} sign-in; it "
+                                 f"offers {', '.join(m.value for m in self.modes)}.")
+        return chosen
 
     def __post_init__(self) -> None:
         if not self.deployment:

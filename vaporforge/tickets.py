@@ -27,7 +27,7 @@ from typing import Any
 
 import redis
 
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.errors import BrokerError, ErrorCode, ModeNotAllowed
 from vaporforge.keys import KeyKind, key_for
 from vaporforge.session.states import LoginMode
 
@@ -51,11 +51,6 @@ class TicketRequired(BrokerError):
 class TicketInvalid(BrokerError):
     code = ErrorCode.TICKET_INVALID
     message = "The connect ticket is unknown, expired or used; ask the host app for a new one."
-
-
-class ModeNotAllowed(BrokerError):
-    code = ErrorCode.MODE_NOT_ALLOWED
-    message = "The connect ticket does not allow this login mode."
 
 
 class OriginNotAllowed(BrokerError):

@@ -12,6 +12,9 @@
  *   (or aborting `signal`) ends the CLI. When the session is ready it claims the
  *   sealed credentials, opens them here, stores them sealed (see sealed-store.js)
  *   and resolves with them. Rejects with a VaporForgeError (`code`, `message`).
+ *   Without `mode`, the first mode the broker offers (getModes()).
+ * getModes({baseUrl}) -> the modes the broker offers (GET /api/auth/modes), the
+ *   one to preselect first; fetched once per broker.
  * getCredentials() -> the stored set or null, refreshed first when due
  *   (5 minutes before expiresAt).
  * getAccessToken() -> a fresh access token (for CLAUDE_CODE_OAUTH_TOKEN) or null.
@@ -94,6 +97,19 @@ export function onChange(callback) {
 
 function write(work) {
   return navigator.locks.request(WRITE_LOCK, work);
+}
+
+// --- the modes the broker offers (VF_MODES) ------------------------------------
+const offered = new Map(); // broker base URL -> Promise<string[]>
+
+export function getModes({ baseUrl = DEFAULT_BASE } = {}) {
+  const base = String(baseUrl).replace(/\/+$/, "");
+  if (!offered.has(base)) {
+    const asked = call(`${base}/api/auth/modes`).then((body) => body.modes);
+    asked.catch(() => offered.delete(base)); // ask again next time
+    offered.set(base, asked);
+  }
+  return offered.get(base);
 }
 
 // --- one login -------------------------------------------------------------------
@@ -204,10 +220,11 @@ async function follow(login, first, { onUrl, onState }) {
   }
 }
 
-export async function connect({ baseUrl = DEFAULT_BASE, mode = "oauth", onUrl, onState,
+export async function connect({ baseUrl = DEFAULT_BASE, mode, onUrl, onState,
   signal } = {}) {
   requireSecureContext();
   const base = String(baseUrl).replace(/\/+$/, "");
+  mode ??= (await getModes({ baseUrl: base }))[0];
   const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false,
     ["deriveBits"]);
   const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
