@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -11,11 +12,16 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, limits, metrics, refresh, sessions, web
+from api import errors, health, limits, metrics, modes, refresh, sessions, tickets, web
 from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults, logs
+from vaporforge.access import PROTECTED_MODE_WARNING
+from vaporforge.events import sink_for
 from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
+from vaporforge.tickets import TicketStore
+
+log = logging.getLogger("vaporforge.api")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
@@ -47,8 +53,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       broker_connection_retry_on_startup=True, task_serializer="json",
                       task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
                                                  "interval_step": 0.5, "interval_max": 0.5})
-    app.extensions[EXTENSION] = ApiContext(settings, SessionStore(client, settings.key_prefix),
-                                           tasks)
+    events = sink_for(settings.webhook_url, tasks.send_task)
+    app.extensions[EXTENSION] = ApiContext(
+        settings, SessionStore(client, settings.key_prefix, events=events), tasks,
+        TicketStore(client, settings.key_prefix), events)
 
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
@@ -56,12 +64,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme("sessionToken", {
         "type": "http", "scheme": "bearer",
         "description": "the session_token returned when the session was created"})
+    api.spec.components.security_scheme("hostKey", {
+        "type": "http", "scheme": "bearer",
+        "description": "a host key (VF_HOST_KEYS): the host app's backend only"})
+    api.spec.components.security_scheme("connectTicket", {
+        "type": "http", "scheme": "bearer",
+        "description": "a connect ticket minted by the host's backend (POST /api/auth/tickets)"})
+    api.spec.components.security_scheme("refreshGrant", {
+        "type": "http", "scheme": "bearer",
+        "description": "the refresh_grant the claim (or the last refresh) answered"})
     errors.register(app)
     app.before_request(sessions.require_json_body)
     app.after_request(_security_headers)
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
     api.register_blueprint(refresh.blp)
+    api.register_blueprint(tickets.blp)
+    api.register_blueprint(modes.blp)
     app.register_blueprint(web.blp)
     app.register_blueprint(metrics.blp)
     limits.install(app, settings)
@@ -70,12 +89,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
              methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
              expose_headers=["Retry-After", "Location"], max_age=600)
     logs.configure(settings.log_format)
+    modes.announce(settings)
+    if not settings.host_keys:
+        log.warning(PROTECTED_MODE_WARNING)
     return app
 
 
 def _security_headers(response: Response) -> Response:
-    if request.path.startswith("/api/auth/"):
-        response.headers["Cache-Control"] = "no-store"
+    if request.path.startswith("/api/auth/"):  # unless the route says (/api/auth/modes)
+        response.headers.setdefault("Cache-Control", "no-store")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

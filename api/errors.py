@@ -20,12 +20,16 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_JSON: 400, ErrorCode.VALIDATION_ERROR: 400, ErrorCode.BAD_REQUEST: 400,
     ErrorCode.CLIENT_KEY_REQUIRED: 400, ErrorCode.INVALID_CLIENT_KEY: 400,
     ErrorCode.REFRESH_REJECTED: 400, ErrorCode.UPSTREAM_UNAVAILABLE: 502,
-    ErrorCode.NOT_FOUND: 404, ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.MODE_NOT_ALLOWED: 403, ErrorCode.NOT_FOUND: 404, ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INVALID_STATE: 409, ErrorCode.NOT_READY: 409,
     ErrorCode.ALREADY_CLAIMED: 410, ErrorCode.EXPIRED: 410,
     ErrorCode.PAYLOAD_TOO_LARGE: 413, ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.RATE_LIMITED: 429, ErrorCode.TOO_MANY_ATTEMPTS: 429,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.UNAUTHORIZED: 401, ErrorCode.TICKET_REQUIRED: 401, ErrorCode.TICKET_INVALID: 401,
+    ErrorCode.GRANT_REQUIRED: 401, ErrorCode.GRANT_INVALID: 401,
+    ErrorCode.ORIGIN_NOT_ALLOWED: 403,
+    ErrorCode.SCOPE_NOT_ALLOWED: 403,
     ErrorCode.AT_CAPACITY: 503, ErrorCode.STORE_UNAVAILABLE: 503, ErrorCode.UNAVAILABLE: 503,
 }
 """The one table from error code to HTTP status; a code not listed here is 500."""

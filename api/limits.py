@@ -1,7 +1,7 @@
 """Rate limits (Flask-Limiter, in Redis), keyed so that nobody spends another's.
 
-- creations, refreshes, ``/readyz`` and failed session look-ups: per client network (an
-  IPv4 address, or the /64 an IPv6 client holds);
+- creations, refreshes, ``/readyz``, ``/api/auth/modes`` and failed session
+  look-ups: per client network (an IPv4 address, or the /64 an IPv6 client holds);
 - polls (GET, HEAD) and actions (code, claim, cancel): per session, counted
   only when the bearer token matches, and only for well-formed ids; the count
   is stepped in the same script that reads the session (one round trip), on
@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits import parse
+from limits import RateLimitItem, parse
 
 from vaporforge import connections
 from vaporforge.errors import RateLimited
@@ -59,6 +59,15 @@ class SessionLimits:
         self.items = {LimitKind.POLL: parse(settings.poll_rate),
                       LimitKind.ACTION: parse(settings.action_rate),
                       LimitKind.PROBE: parse(settings.probe_rate)}
+        self._parsed: dict[str, RateLimitItem] = {}
+
+    def hit_rate(self, rate: str, scope: str, identity: str) -> None:
+        """Count one request of ``identity`` against ``rate`` (per ``scope``);
+        RateLimited with Retry-After beyond it."""
+        item = self._parsed.get(rate) or self._parsed.setdefault(rate, parse(rate))
+        if not self.limiter.limiter.hit(item, self.prefix, scope, identity):
+            stats = self.limiter.limiter.get_window_stats(item, self.prefix, scope, identity)
+            raise RateLimited(item, stats.reset_time)
 
     def hit(self, kind: LimitKind, identity: str) -> None:
         if not self.limiter.limiter.hit(self.items[kind], self.prefix, kind.value, identity):
@@ -96,6 +105,7 @@ def install(app: Flask, settings: Settings) -> Limiter:
     views["sessions.Sessions"] = limiter.limit(settings.create_rate, methods=["POST"])(
         views["sessions.Sessions"])
     views["health.Ready"] = limiter.limit(settings.probe_rate)(views["health.Ready"])
+    views["modes.Modes"] = limiter.limit(settings.probe_rate)(views["modes.Modes"])
     views["refresh.Refresh"] = limiter.limit(settings.refresh_rate, methods=["POST"])(
         views["refresh.Refresh"])
     app.extensions[EXTENSION] = SessionLimits(limiter, settings)
@@ -123,6 +133,12 @@ def check_session(kind: LimitKind, counter: WindowCounter, hits: int,
                   window_left: Callable[[WindowCounter], int]) -> None:
     """Refuse (429 with Retry-After) once ``hits`` on ``counter`` pass the limit."""
     current_app.extensions[EXTENSION].check(kind, counter, hits, window_left)
+
+
+def hit_rate(rate: str, scope: str, identity: str) -> None:
+    """A limit the route counts itself (per host key, per host user); ``identity``
+    must hold no secret (it is part of a Redis key): pass a name or a digest."""
+    current_app.extensions[EXTENSION].hit_rate(rate, scope, identity)
 
 
 def refuse_probe() -> None:

@@ -7,20 +7,28 @@ The rate limit (``VF_REFRESH_RATE`` per client address) is attached in
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api.context import api_context
+from api.context import ApiContext, api_context
+from api.limits import hit_rate
 from api.schemas import ErrorSchema
+from vaporforge import grants
+from vaporforge.access import needs_ticket, user_digest
+from vaporforge.errors import RefreshRejected
+from vaporforge.events import EventType, Subject
 from vaporforge.refresh import relay_refresh
 
 blp = Blueprint("refresh", __name__, url_prefix="/api/auth/refresh",
                 description="Fresh tokens for a refresh token the browser holds; nothing is kept")
 
 _TOKEN = r"^[A-Za-z0-9._~+/=-]+$"
+_BEARER = re.compile(r"^Bearer\s+([A-Za-z0-9._-]{1,4096})\s*$")
 _SCOPE = r"^[!#-\[\]-~]+( [!#-\[\]-~]+)*$"  # RFC 6749 scope tokens, one space apart
 
 
@@ -60,6 +68,24 @@ class RefreshedSchema(Schema):
     expires_in = fields.Integer(required=True, metadata={
         "description": "the access token's lifetime in seconds, as the sign-in service said; "
                        "a browser sets its own expiry from it (its clock may differ)"})
+    refresh_grant = fields.String(metadata={
+        "description": "the grant for the rotated refresh token: send it with the next "
+                       "refresh (the one sent is bound to the old token); present whenever "
+                       "a grant was sent"})
+
+
+def presented_grant(ctx: ApiContext, refresh_token: str) -> grants.Grant | None:
+    """The grant the request carries, checked against ``refresh_token``; None where
+    none is needed (protected mode, a private client, no grant sent)."""
+    settings = ctx.settings
+    match = _BEARER.match(request.headers.get("Authorization", ""))
+    required = needs_ticket(bool(settings.host_keys), request.remote_addr)
+    if required and not match:
+        raise grants.GrantRequired()
+    if not match or not (required or settings.grant_keys):
+        return None
+    hosts = frozenset(k.name for k in settings.host_keys) if settings.host_keys else None
+    return grants.check(settings.grant_keys, match.group(1), refresh_token, hosts)
 
 
 @blp.route("")
@@ -67,15 +93,40 @@ class Refresh(MethodView):
     @blp.arguments(RefreshRequestSchema, location="json", error_status_code=400)
     @blp.response(200, RefreshedSchema)
     @blp.alt_response(400, schema=ErrorSchema)
+    @blp.alt_response(401, schema=ErrorSchema)
+    @blp.alt_response(403, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
     @blp.alt_response(502, schema=ErrorSchema)
-    @blp.doc(operationId="refreshTokens")
+    @blp.doc(operationId="refreshTokens", security=[{"refreshGrant": []}])
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Exchange a refresh token for new tokens, as the CLI does (refresh tokens rotate).
 
-        ``400 refresh_rejected``: the sign-in service refused the token (sign in
-        again). ``502 upstream_unavailable``: it could not be reached or timed out.
+        With host keys set (and in protected mode from outside private networks)
+        the login's ``refresh_grant`` is required: ``401 grant_required`` without
+        it, ``401 grant_invalid`` for a bad one or one for another token,
+        ``403 scope_not_allowed`` beyond its scopes. ``400 refresh_rejected``:
+        the sign-in service refused the token (sign in again).
+        ``502 upstream_unavailable``: it could not be reached or timed out.
         """
-        settings = api_context().settings
-        return relay_refresh(settings.token_url, args["refresh_token"], args.get("scope"),
-                             settings.refresh_timeout)
+        ctx = api_context()
+        settings = ctx.settings
+        grant = presented_grant(ctx, args["refresh_token"])
+        scope = args.get("scope")
+        if grant is None:
+            return relay_refresh(settings.token_url, args["refresh_token"], scope,
+                                 settings.refresh_timeout)
+        scope = grants.allowed_scope(grant, scope)
+        hit_rate(settings.user_refresh_rate, "refresh_user",
+                 user_digest(grant.host, grant.end_user))
+        subject = Subject(grant.host, grant.end_user, grant.session_id, grant.mode)
+        try:
+            answer = relay_refresh(settings.token_url, args["refresh_token"], scope,
+                                   settings.refresh_timeout)
+        except RefreshRejected as exc:
+            ctx.events.emit(EventType.TOKEN_REFRESH_REJECTED, subject, exc.code.value)
+            raise
+        ctx.events.emit(EventType.TOKEN_REFRESHED, subject)
+        answer["refresh_grant"] = grants.issue(
+            settings.grant_keys, grant, answer["claudeAiOauth"]["refreshToken"],
+            settings.grant_ttl)
+        return answer

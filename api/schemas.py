@@ -27,8 +27,10 @@ class ErrorSchema(StrictSchema):
 
 
 class CreateSessionSchema(StrictSchema):
-    mode = fields.String(load_default=LoginMode.OAUTH.value, validate=validate.OneOf(_MODES),
-                         metadata={"description": "which CLI login to run"})
+    mode = fields.String(validate=validate.OneOf(_MODES), metadata={
+        "description": "which CLI login to run; default: the first mode the deployment "
+                       "offers (`oauth` unless VF_MODES says otherwise). A mode it does not "
+                       "offer is 403 mode_not_allowed"})
     client_public_key = fields.Dict(keys=fields.String(), metadata={
         "description": "the browser's ephemeral EC P-256 public key as a JWK; the "
                        "credentials are then sealed to it as a compact JWE "
@@ -93,6 +95,9 @@ class CredentialsSchema(StrictSchema):
     jwe = fields.String(metadata={
         "description": "with a client key: a compact JWE whose plaintext is "
                        "{\"mode\", \"credentials\"}"})
+    refresh_grant = fields.String(metadata={
+        "description": "oauth/console with VF_GRANT_KEYS: the grant POST /api/auth/refresh "
+                       "needs (Authorization: Bearer) for this login's refresh token"})
 
 
 class HealthSchema(StrictSchema):
@@ -108,3 +113,9 @@ class ReadySchema(StrictSchema):
     live_sessions = fields.Integer(required=True)
     warm = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
         "description": "warm entries offered now, per mode"})
+
+
+class ModesSchema(StrictSchema):
+    modes = fields.List(fields.String(validate=validate.OneOf(_MODES)), required=True, metadata={
+        "description": "the login modes this deployment offers (VF_MODES), the one to "
+                       "preselect first", "example": ["oauth", "console", "setup-token"]})

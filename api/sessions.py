@@ -20,7 +20,7 @@ from kombu.exceptions import OperationalError
 
 from api.context import api_context
 from api.errors import error_response
-from api.limits import LimitKind, check_session, refuse_probe, session_counter
+from api.limits import LimitKind, check_session, hit_rate, refuse_probe, session_counter
 from api.schemas import (
     CodeAcceptedSchema,
     CreateSessionSchema,
@@ -31,11 +31,13 @@ from api.schemas import (
     SubmitCodeSchema,
 )
 from vaporforge import defaults
+from vaporforge.access import is_private, user_digest
 from vaporforge.errors import BrokerError, ErrorCode, QueueUnreachable, SessionNotFound
 from vaporforge.sealing import public_jwk
 from vaporforge.session import lifecycle
 from vaporforge.session.record import SessionRecord
 from vaporforge.session.states import LoginMode
+from vaporforge.tickets import Taken, TicketRequired
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/auth/sessions",
                 description="One Claude login per session")
@@ -64,6 +66,30 @@ def require_json_body() -> Response | None:
         return error_response(400, ErrorCode.INVALID_JSON,
                               "The request body must be a JSON object.")
     return None
+
+
+def take_ticket(mode: LoginMode) -> Taken | None:
+    """The connect ticket this creation uses, taken (atomically) once every check
+    a caller could fix or wait out has passed (origin, mode, the host user's
+    creation rate ``VF_USER_CREATE_RATE``); None where no ticket is needed (protected
+    mode, a loopback or private client). Raises TicketRequired, TicketInvalid,
+    ModeNotAllowed, OriginNotAllowed."""
+    ctx = api_context()
+    if not ctx.settings.host_keys:
+        if is_private(request.remote_addr):
+            return None
+        raise TicketRequired()
+    match = _BEARER.match(request.headers.get("Authorization", ""))
+    if not match:
+        raise TicketRequired()
+    origin = request.headers.get("Origin")
+    allowed = ctx.tickets.peek(match.group(1))
+    allowed.allows(mode, origin)
+    hit_rate(ctx.settings.user_create_rate, "create_user",
+             user_digest(allowed.host, allowed.end_user))
+    taken = ctx.tickets.take(match.group(1))
+    taken.ticket.allows(mode, origin)
+    return taken
 
 
 def _iso(epoch: int) -> str:
@@ -119,13 +145,21 @@ class Sessions(MethodView):
                    error_status_code=400)
     @blp.response(202, SessionCreatedSchema)
     @blp.alt_response(400, schema=ErrorSchema)
+    @blp.alt_response(401, schema=ErrorSchema)
+    @blp.alt_response(403, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
     @blp.alt_response(503, schema=ErrorSchema)
-    @blp.doc(operationId="createSession", **_CREATED_LINKS)
+    @blp.doc(operationId="createSession", security=[{"connectTicket": []}, {}],
+             **_CREATED_LINKS)
     def post(self, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-        """Start a login: a worker launches the CLI and publishes its sign-in URL."""
+        """Start a login: a worker launches the CLI and publishes its sign-in URL.
+
+        With ``VF_HOST_KEYS`` set it needs a connect ticket (``Authorization:
+        Bearer <ticket>``); only a creation answered ``202`` uses the ticket up.
+        """
         ctx = api_context()
-        store, settings = ctx.store, ctx.settings
+        settings = ctx.settings
+        mode = settings.allows(args.get("mode"))  # 403 mode_not_allowed
         client_key = ""
         if args.get("client_public_key") is not None:
             client_key = json.dumps(public_jwk(args["client_public_key"]))
@@ -133,12 +167,27 @@ class Sessions(MethodView):
             raise BrokerError("This broker only hands out sealed credentials: send "
                               "client_public_key (an EC P-256 public JWK).",
                               code=ErrorCode.CLIENT_KEY_REQUIRED)
+        taken = take_ticket(mode)
+        try:
+            return self._create(mode, client_key, taken)
+        except BaseException:
+            if taken is not None:
+                ctx.tickets.give_back(taken)
+            raise
+
+    def _create(self, mode: LoginMode, client_key: str,
+                taken: Taken | None) -> tuple[dict[str, Any], int, dict[str, str]]:
+        ctx = api_context()
+        store, settings = ctx.store, ctx.settings
         token = secrets.token_urlsafe(32)
         record = lifecycle.create(
-            store, mode=LoginMode(args.get("mode", LoginMode.OAUTH.value)),
+            store, mode=mode,
             token_hash=token_hash(token), client_key=client_key,
             session_ttl=settings.session_ttl, start_timeout=settings.start_timeout,
-            max_sessions=settings.max_sessions, warm=True, heartbeat_ttl=settings.heartbeat_ttl)
+            max_sessions=settings.max_sessions, warm=True, heartbeat_ttl=settings.heartbeat_ttl,
+            host=taken.ticket.host if taken else "",
+            end_user=taken.ticket.end_user if taken else "",
+            idle_timeout=settings.idle_timeout)
         session_id = record.session_id
 
         def send(sid: str) -> None:

@@ -36,6 +36,8 @@ if [[ -z ${VF_LOGIN_COMMAND:-} ]]; then
 fi
 export VF_LOGIN_COMMAND PATH="$VENV/bin:$PATH" PYTHONPATH=$ROOT
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+# Sealed credentials by default, as in production; plaintext only with an explicit false.
+export VF_REQUIRE_CLIENT_KEY=${VF_REQUIRE_CLIENT_KEY:-true}
 port=${VF_DEV_PORT:-8000}
 
 pids=()

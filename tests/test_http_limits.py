@@ -44,13 +44,13 @@ def test_failed_lookups_are_limited_per_client_network(api):
     limited = api.with_settings(probe_rate="5/minute", trusted_proxies=1)
     session = limited.create()
     thief = {**session, "session_token": secrets.token_urlsafe(32)}
-    statuses = [limited.call("GET", thief, headers={"X-Forwarded-For": "2001:db8::1"}
+    statuses = [limited.call("GET", thief, headers={"X-Forwarded-For": "fd00:db8::1"}
                              ).status_code for _ in range(6)]
     assert statuses == [404] * 5 + [429]
-    other = limited.call("GET", thief, headers={"X-Forwarded-For": "2001:db8:1::1"})
+    other = limited.call("GET", thief, headers={"X-Forwarded-For": "fd00:db8:1::1"})
     assert other.status_code == 404
     # The owner, even behind the same address, is not affected.
-    assert limited.call("GET", session, headers={"X-Forwarded-For": "2001:db8::1"}
+    assert limited.call("GET", session, headers={"X-Forwarded-For": "fd00:db8::1"}
                         ).status_code == 200
 
 
@@ -84,8 +84,8 @@ def test_creations_are_limited_per_ipv6_64(api):
         return limited.client.post("/api/auth/sessions", json={},
                                    headers={"X-Forwarded-For": address}).status_code
 
-    assert [create(f"2001:db8:aa:bb::{n}") for n in (1, 2, 3)] == [202, 202, 429]
-    assert create("2001:db8:aa:cc::1") == 202
+    assert [create(f"fd00:db8:aa:bb::{n}") for n in (1, 2, 3)] == [202, 202, 429]
+    assert create("fd00:db8:aa:cc::1") == 202
 
 
 ENDPOINTS = [("POST", "/api/auth/sessions", {"json": {}}),

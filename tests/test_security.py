@@ -16,11 +16,12 @@ from vaporforge.session import lifecycle
 from vaporforge.session.store import WAKE
 
 ORIGIN = "https://app.example.com"
-_addresses = (f"203.0.113.{n}" for n in itertools.count(1))
+_addresses = (f"10.113.{n // 250}.{n % 250 + 1}" for n in itertools.count(1))
 
 
 def client_headers() -> dict[str, str]:
-    """A distinct client address per test (the API trusts one proxy hop here)."""
+    """A distinct client address per test (the API trusts one proxy hop here): a
+    private one, which protected mode (no VF_HOST_KEYS) serves without a ticket."""
     return {"X-Forwarded-For": next(_addresses)}
 
 

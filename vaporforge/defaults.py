@@ -79,7 +79,8 @@ DOCKER_CPUS = 1.0
 DOCKER_PIDS = 128
 DOCKER_HOST = "unix:///var/run/docker.sock"
 """The engine the Docker runtime talks to when DOCKER_HOST is not set."""
-REQUIRE_CLIENT_KEY = False
+REQUIRE_CLIENT_KEY = True
+"""Sealed credentials unless VF_REQUIRE_CLIENT_KEY=false says otherwise (issue 15)."""
 CREATE_RATE = "10/minute"
 POLL_RATE = "240/minute"
 ACTION_RATE = "30/minute"
@@ -94,6 +95,9 @@ REFRESH_TIMEOUT = 10.0
 """Seconds the refresh relay waits on the sign-in service."""
 REFRESH_CONNECT_TIMEOUT = 5.0
 """At most this much of REFRESH_TIMEOUT goes to connecting."""
+MODES = ("oauth", "console", "setup-token")
+"""The sign-in modes a deployment offers unless VF_MODES says otherwise; the first
+is preselected and used when a creation names none."""
 
 STORE_RETRY_AFTER = 5
 """Seconds a client is told to wait (Retry-After) while Redis does not answer."""
@@ -122,3 +126,25 @@ DOCKER_TIMEOUT = 60
 """Seconds the docker SDK waits on one engine call."""
 DOCKER_PROBE_TTL = 120
 """Seconds a worker's start-up ``--version`` container may live."""
+
+# Host-authorised logins (issue 15).
+TICKET_TTL = 600
+"""How long a connect ticket may wait for the creation it allows."""
+TICKET_RATE = "600/minute"
+USER_CREATE_RATE = "20/hour"
+USER_REFRESH_RATE = "60/hour"
+IDLE_TIMEOUT = 180
+"""An ``awaiting_code`` session nobody polled for so long is ``abandoned``."""
+GRANT_TTL = 90 * 24 * 3600
+"""How long a refresh grant stays valid (each refresh answers a new one)."""
+REFRESH_MAX_ANSWER = 64 * 1024
+"""Bytes of the sign-in service's answer the relay reads at most."""
+
+EVENTS_QUEUE = "vaporforge.events"
+DELIVER_EVENT_TASK = "vaporforge.deliver_event"
+WEBHOOK_TIMEOUT = 10
+"""Seconds one webhook delivery attempt may take in all."""
+WEBHOOK_RETRY_FOR = 24 * 3600
+"""How long a webhook event is retried before it is given up (logged)."""
+WEBHOOK_BACKOFF_START = 1
+WEBHOOK_BACKOFF_MAX = 600

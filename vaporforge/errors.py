@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"
     CLIENT_KEY_REQUIRED = "client_key_required"
     INVALID_CLIENT_KEY = "invalid_client_key"
+    MODE_NOT_ALLOWED = "mode_not_allowed"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INVALID_STATE = "invalid_state"
@@ -42,6 +43,14 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
     HTTP_ERROR = "http_error"
+    # Host-authorised logins (tickets, grants).
+    UNAUTHORIZED = "unauthorized"
+    TICKET_REQUIRED = "ticket_required"
+    TICKET_INVALID = "ticket_invalid"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    GRANT_REQUIRED = "grant_required"
+    GRANT_INVALID = "grant_invalid"
+    SCOPE_NOT_ALLOWED = "scope_not_allowed"
     # The refresh relay.
     REFRESH_REJECTED = "refresh_rejected"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
@@ -58,6 +67,8 @@ class ErrorCode(StrEnum):
     RUNTIME_ERROR = "runtime_error"
     EXPIRED = "expired"
     CREDENTIALS_EXPIRED = "credentials_expired"
+    SUPERSEDED = "superseded"
+    ABANDONED = "abandoned"
     # Operators only: the process refuses to start.
     CONFIG_ERROR = "config_error"
 
@@ -98,6 +109,12 @@ class ConfigError(BrokerError):
     """A setting is invalid; the process does not start."""
 
     code = ErrorCode.CONFIG_ERROR
+
+
+class ModeNotAllowed(BrokerError):
+    """A creation in a mode this deployment does not offer (VF_MODES)."""
+
+    code = ErrorCode.MODE_NOT_ALLOWED
 
 
 class InvalidClientKey(BrokerError):

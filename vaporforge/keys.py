@@ -1,6 +1,7 @@
 """Every Redis key name the broker uses is built here and nowhere else.
 
-Keys hold only the prefix, a kind and the session id; never a secret.
+Keys hold only the prefix, a kind and the session id (or, for tickets and per-user
+keys, a SHA-256 hex digest); never a secret, a host's user id or a ticket.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class KeyKind(StrEnum):
     WARM_ENTRY = "warm_entry"  # hash per warm entry: its CLI's URL, owner worker, mode
     BIND = "bind"            # list per warm entry: the session id that took it
     RATE_COUNT = "limit"     # string per session and request kind: its fixed-window count
+    TICKET = "ticket"        # string per SHA-256 of a connect ticket: what it allows
+    USER = "user"            # string per SHA-256 of host+end_user: that user's live login
 
 
 GLOBAL_KINDS = frozenset({KeyKind.LIVE, KeyKind.WORKERS, KeyKind.METRICS})

@@ -16,21 +16,25 @@ Contract:
   token is :class:`UpstreamUnavailable` (502 ``upstream_unavailable``).
 - The token URL is https, or http on a loopback address (tests only); see
   :func:`token_url_allowed`.
+- ``timeout`` bounds the whole upstream request (connect, headers, body), not
+  each read; the answer is read at most 64 KiB far; an ``expires_in`` that is
+  not a finite number of seconds within a year is UpstreamUnavailable too.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from vaporforge import defaults
 from vaporforge.errors import RefreshRejected, UpstreamUnavailable
+from vaporforge.upstream import DeadlineExceeded, TooLarge, UpstreamError, post_json
 
 log = logging.getLogger("vaporforge.refresh")
 
@@ -42,6 +46,8 @@ DEFAULT_SCOPE = ("org:create_api_key user:profile user:inference user:sessions:c
                  "org:desktop_config")
 """What ``claude auth login`` asks for; sent when the caller names no scope."""
 
+MAX_LIFETIME = 366 * 24 * 3600
+"""Longest ``expires_in`` taken as meant; beyond it the answer is not a usable token."""
 USER_AGENT = "vaporforge-login-broker (refresh relay)"
 
 
@@ -73,15 +79,18 @@ def grant_body(refresh_token: str, scope: str | None) -> dict[str, str]:
             "client_id": CLIENT_ID, "scope": scope or DEFAULT_SCOPE}
 
 
-def _json(response: requests.Response) -> Any:
+def _json(data: bytes) -> Any:
     try:
-        return response.json()
-    except ValueError:
+        return json.loads(data)
+    except (ValueError, RecursionError):
         return None
 
 
 def _positive_int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    """A lifetime in whole seconds, or None for anything not finite, positive and sane."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0 < value <= MAX_LIFETIME:
         return None
     return int(value)
 
@@ -113,33 +122,32 @@ def credentials_from(answer: Mapping[str, Any], refresh_token: str, scope: str,
     return {"claudeAiOauth": oauth, "expires_in": expires_in}
 
 
-def relay_refresh(token_url: str, refresh_token: str, scope: str | None, timeout: float,
-                  http: requests.Session | None = None) -> dict[str, Any]:
+def relay_refresh(token_url: str, refresh_token: str, scope: str | None,
+                  timeout: float) -> dict[str, Any]:
     """Relay one refresh grant; the new credentials, or RefreshRejected / UpstreamUnavailable.
 
-    ``timeout`` bounds each wait on the upstream (connect at most 5 s of it).
+    ``timeout`` bounds the whole upstream request (connect at most 5 s of it).
     """
     body = grant_body(refresh_token, scope)
-    poster = http or requests
     try:
-        response = poster.post(
-            token_url, json=body, allow_redirects=False,
-            timeout=(min(defaults.REFRESH_CONNECT_TIMEOUT, timeout), timeout),
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT})
-    except requests.RequestException as exc:
-        # The exception's text may carry the URL, never the body; log only its kind.
-        log.warning("refresh relay: sign-in service unreachable (%s)", type(exc).__name__)
+        status, data = post_json(
+            token_url, body, {"Accept": "application/json", "User-Agent": USER_AGENT},
+            deadline=timeout, connect_timeout=defaults.REFRESH_CONNECT_TIMEOUT,
+            max_bytes=defaults.REFRESH_MAX_ANSWER)
+    except (DeadlineExceeded, TooLarge, UpstreamError) as exc:
+        # Only the kind is logged: an exception's text may carry the URL.
+        log.warning("refresh relay: sign-in service unreachable or unusable (%s)",
+                    type(exc).__name__)
         raise UpstreamUnavailable() from None
     now_ms = int(time.time() * 1000)
-    answer = _json(response)
-    if response.status_code == 200 and isinstance(answer, dict):
+    answer = _json(data)
+    if status == 200 and isinstance(answer, dict):
         log.info("refresh relay: sign-in service answered 200")
         return credentials_from(answer, refresh_token, body["scope"], now_ms)
     error = answer.get("error") if isinstance(answer, dict) else None
-    if 400 <= response.status_code < 500 and error == "invalid_grant":
-        log.info("refresh relay: sign-in service refused the grant (%s, invalid_grant)",
-                 response.status_code)
+    if 400 <= status < 500 and error == "invalid_grant":
+        log.info("refresh relay: sign-in service refused the grant (%s, invalid_grant)", status)
         raise RefreshRejected()
-    log.warning("refresh relay: sign-in service answered %s (%s)", response.status_code,
+    log.warning("refresh relay: sign-in service answered %s (%s)", status,
                 error[:40] if isinstance(error, str) and error.isidentifier() else "no error code")
     raise UpstreamUnavailable()

@@ -32,8 +32,11 @@ from typing import Any
 
 from vaporforge import defaults
 from vaporforge import settings_parse as p
-from vaporforge.errors import ConfigError
+from vaporforge.errors import ConfigError, ModeNotAllowed
+from vaporforge.grants import grant_keys_var
+from vaporforge.hostkeys import HostKey, host_keys_var
 from vaporforge.session.states import LoginMode
+from vaporforge.webhooks import webhook_secret_var, webhook_url_var
 
 __all__ = ["VARS", "ConfigError", "Settings", "Var", "markdown_table"]
 
@@ -81,6 +84,41 @@ class Var:
         return f"`{value}`"
 
 
+TRUST_VARS: tuple[Var, ...] = (
+    Var("VF_HOST_KEYS", "host_keys", host_keys_var, (),
+        "comma-separated `NAME=sha256:<64 hex>`: the SHA-256 of each host app's secret key "
+        "(`python -m vaporforge.hostkeys new NAME` makes one); two entries with one name are a "
+        "rotation. Set: every creation needs a connect ticket and every refresh a grant. "
+        "Empty: *protected mode*, creations and refreshes only from loopback and private "
+        "networks (127/8, ::1, 10/8, 172.16/12, 192.168/16, fc00::/7, after "
+        "`VF_TRUSTED_PROXIES`); others get `401 ticket_required` / `grant_required`",
+        shown="empty (protected mode)"),
+    Var("VF_GRANT_KEYS", "grant_keys", grant_keys_var, (),
+        "comma-separated base64url keys of at least 32 bytes that sign refresh grants (the "
+        "first signs, all verify); required with `VF_HOST_KEYS`"),
+    Var("VF_GRANT_TTL", "grant_ttl", p.whole(), defaults.GRANT_TTL,
+        "seconds a refresh grant stays valid (90 days); each refresh answers a new one"),
+    Var("VF_TICKET_TTL", "ticket_ttl", p.whole(), defaults.TICKET_TTL,
+        "seconds a connect ticket waits for its one creation"),
+    Var("VF_TICKET_RATE", "ticket_rate", p.text, defaults.TICKET_RATE,
+        "tickets minted per host"),
+    Var("VF_USER_CREATE_RATE", "user_create_rate", p.text, defaults.USER_CREATE_RATE,
+        "creations per host user (host, `end_user`); beyond: `429 rate_limited` with "
+        "`Retry-After`"),
+    Var("VF_USER_REFRESH_RATE", "user_refresh_rate", p.text, defaults.USER_REFRESH_RATE,
+        "refreshes per host user"),
+    Var("VF_IDLE_TIMEOUT", "idle_timeout", p.whole(), defaults.IDLE_TIMEOUT,
+        "seconds an `awaiting_code` session may go unpolled before it fails `abandoned` and "
+        "its CLI stops"),
+    Var("VF_WEBHOOK_URL", "webhook_url", webhook_url_var, "",
+        "where events are POSTed (https; http only to a loopback address)",
+        shown="empty (off)"),
+    Var("VF_WEBHOOK_SECRET", "webhook_secret", webhook_secret_var, "",
+        "the HMAC-SHA256 key of `VaporForge-Signature` (at least 16 characters); set with "
+        "`VF_WEBHOOK_URL`"),
+)
+"""Issue 15's settings (host keys, tickets, grants, events)."""
+
 VARS: tuple[Var, ...] = (
     Var("REDIS_URL", "redis_url", p.text, defaults.REDIS_URL, "session store"),
     Var("VF_BROKER_URL", "broker_url", p.text, defaults.BROKER_URL,
@@ -93,6 +131,12 @@ VARS: tuple[Var, ...] = (
         "is then ignored; their database numbers and passwords are kept"),
     Var("VF_REDIS_SENTINEL_MASTER", "redis_sentinel_master", p.plain_name,
         defaults.REDIS_SENTINEL_MASTER, "the name the sentinels monitor the master under"),
+    Var("VF_MODES", "modes", p.modes, tuple(LoginMode(m) for m in defaults.MODES),
+        "comma-separated sign-in modes this deployment offers, the first preselected (and used "
+        "when a creation names none); any other mode is `403 mode_not_allowed`. Unknown, "
+        "repeated or no modes stop the process (`config_error`); so does a `VF_WARM_POOL` mode "
+        "not listed here. See [Before you offer it](#before-you-offer-it)",
+        shown=f"`{','.join(defaults.MODES)}`"),
     Var("VF_RUNTIME", "runtime", p.runtime, defaults.RUNTIME,
         "`local` (subprocess on the worker) or `docker` (login containers)"),
     Var("VF_LOGIN_COMMAND", "login_command", p.command, (defaults.LOGIN_COMMAND,),
@@ -161,8 +205,13 @@ VARS: tuple[Var, ...] = (
         "the engine the worker talks to (`unix://` or plain `tcp://`)",
         shown=f"`{defaults.DOCKER_HOST}`"),
     Var("VF_REQUIRE_CLIENT_KEY", "require_client_key", p.flag, defaults.REQUIRE_CLIENT_KEY,
-        "refuse sessions without `client_public_key` (`400 client_key_required`)",
-        shown="`false` (`true` in `docker-compose.yml`)"),
+        "refuse sessions without `client_public_key` (`400 client_key_required`). `false` is "
+        "the only way to get plaintext credentials, and it costs this: the ready payload "
+        "(refresh token, access token, API key) then waits in Redis in plaintext for up to "
+        "`VF_CREDENTIALS_TTL` seconds, readable by anyone who can read Redis or its dumps, and "
+        "crosses every proxy between the broker and the browser as plain JSON. Set `false` only "
+        "for a trusted backend client that cannot make a key",
+        shown="`true` (settings, image, `make dev`, compose)"),
     Var("VF_ALLOWED_ORIGINS", "allowed_origins", p.origins, (),
         "comma-separated browser origins allowed to call the API", shown="empty (no CORS)"),
     Var("VF_CREATE_RATE", "create_rate", p.text, defaults.CREATE_RATE,
@@ -172,8 +221,8 @@ VARS: tuple[Var, ...] = (
     Var("VF_ACTION_RATE", "action_rate", p.text, defaults.ACTION_RATE,
         "code submissions, claims and cancels per session, counted only when the token matched"),
     Var("VF_PROBE_RATE", "probe_rate", p.text, defaults.PROBE_RATE,
-        "failed session look-ups (unknown id, wrong token) and `/readyz` calls per client "
-        "network"),
+        "failed session look-ups (unknown id, wrong token), `/readyz` and `/api/auth/modes` "
+        "calls per client network"),
     Var("VF_MAX_CODE_ATTEMPTS", "max_code_attempts", p.whole(), defaults.MAX_CODE_ATTEMPTS,
         "codes per session; the next fails it with `too_many_attempts`"),
     Var("VF_MAX_SESSIONS", "max_sessions", p.whole(), defaults.MAX_SESSIONS,
@@ -191,8 +240,10 @@ VARS: tuple[Var, ...] = (
     Var("VF_REFRESH_RATE", "refresh_rate", p.text, defaults.REFRESH_RATE,
         "refreshes per client address"),
     Var("VF_REFRESH_TIMEOUT", "refresh_timeout", p.number(), defaults.REFRESH_TIMEOUT,
-        "seconds the relay waits on the sign-in service (connect at most "
-        f"{defaults.REFRESH_CONNECT_TIMEOUT:g})"),
+        "seconds the relay's whole upstream request may take (connect at most "
+        f"{defaults.REFRESH_CONNECT_TIMEOUT:g} of it; a slow drip is cut at this bound); the "
+        f"answer is read at most {defaults.REFRESH_MAX_ANSWER // 1024} KiB far"),
+    *TRUST_VARS,
 )
 """Every setting, in the README's order; a row may derive its default from rows above it."""
 
@@ -204,7 +255,27 @@ def _sentinel_urls(values: Mapping[str, Any]) -> None:
         p.through_sentinel("VF_BROKER_URL", values["broker_url"])
 
 
-CHECKS: tuple[Callable[[Mapping[str, Any]], None], ...] = (_sentinel_urls,)
+def _trust(values: Mapping[str, Any]) -> None:
+    """Host keys need grant keys; the webhook needs both its URL and its secret."""
+    if values["host_keys"] and not values["grant_keys"]:
+        raise ConfigError("VF_HOST_KEYS is set but VF_GRANT_KEYS is not: the refresh relay "
+                          "needs a key to sign refresh grants with (comma-separated base64url "
+                          "keys of at least 32 bytes; the first signs, all verify)")
+    if bool(values["webhook_url"]) != bool(values["webhook_secret"]):
+        raise ConfigError("VF_WEBHOOK_URL and VF_WEBHOOK_SECRET go together: set both or "
+                          "neither")
+
+
+def _warm_modes_offered(values: Mapping[str, Any]) -> None:
+    """A warm entry for a mode nobody may ask for would only hold memory."""
+    unoffered = [m.value for m in values["warm_pool"] if m not in values["modes"]]
+    if unoffered:
+        raise ConfigError(f"VF_WARM_POOL names {', '.join(unoffered)}, which VF_MODES "
+                          "does not offer")
+
+
+CHECKS: tuple[Callable[[Mapping[str, Any]], None], ...] = (
+    _sentinel_urls, _warm_modes_offered, _trust)
 """Rules that span several rows, run once every row is read."""
 
 
@@ -216,6 +287,7 @@ class Settings:
     broker_url: str = defaults.BROKER_URL
     redis_sentinels: tuple[tuple[str, int], ...] = ()
     redis_sentinel_master: str = defaults.REDIS_SENTINEL_MASTER
+    modes: tuple[LoginMode, ...] = tuple(LoginMode(m) for m in defaults.MODES)
     runtime: str = defaults.RUNTIME
     login_command: tuple[str, ...] = (defaults.LOGIN_COMMAND,)
     login_env: Mapping[str, str] = field(default_factory=dict)
@@ -257,6 +329,27 @@ class Settings:
     token_url: str = defaults.TOKEN_URL
     refresh_rate: str = defaults.REFRESH_RATE
     refresh_timeout: float = defaults.REFRESH_TIMEOUT
+    # Host-authorised logins (issue 15). No host keys: protected mode.
+    host_keys: tuple[HostKey, ...] = field(default=(), repr=False)
+    grant_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    grant_ttl: int = defaults.GRANT_TTL
+    ticket_ttl: int = defaults.TICKET_TTL
+    ticket_rate: str = defaults.TICKET_RATE
+    user_create_rate: str = defaults.USER_CREATE_RATE
+    user_refresh_rate: str = defaults.USER_REFRESH_RATE
+    idle_timeout: int = defaults.IDLE_TIMEOUT
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
+
+    def allows(self, mode: str | None) -> LoginMode:
+        """The mode a creation asked for (the first offered when ``None``); raises
+        :class:`ModeNotAllowed` (``403 mode_not_allowed``) when this deployment
+        does not offer it."""
+        chosen = self.modes[0] if mode is None else LoginMode(mode)
+        if chosen not in self.modes:
+            raise ModeNotAllowed(f"This broker does not offer the {chosen.value} sign-in; it "
+                                 f"offers {', '.join(m.value for m in self.modes)}.")
+        return chosen
 
     def __post_init__(self) -> None:
         if not self.deployment:

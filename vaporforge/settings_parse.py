@@ -117,6 +117,25 @@ def warm_pool(name: str, raw: str) -> dict[LoginMode, int]:
     return {mode: count for mode, count in pool.items() if count}
 
 
+def modes(name: str, raw: str) -> tuple[LoginMode, ...]:
+    """``console,oauth`` → those modes in that order; at least one, each once."""
+    known = ", ".join(m.value for m in LoginMode)
+    names = [n for n in (part.strip().lower() for part in raw.split(",")) if n]
+    if not names:
+        raise ConfigError(f"{name} must name at least one mode among {known}")
+    found: list[LoginMode] = []
+    for mode_name in names:
+        try:
+            mode = LoginMode(mode_name)
+        except ValueError:
+            raise ConfigError(f"{name} must list modes among {known}, comma-separated; "
+                              f"got {mode_name!r}") from None
+        if mode in found:
+            raise ConfigError(f"{name} names {mode_name} twice")
+        found.append(mode)
+    return tuple(found)
+
+
 def sentinels(name: str, raw: str) -> tuple[tuple[str, int], ...]:
     """``host:port`` entries, comma-separated (an IPv6 host in brackets)."""
     found = []

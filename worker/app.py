@@ -12,8 +12,9 @@ from typing import Any
 from celery import Celery, signals
 
 from vaporforge import connections, defaults, logs
+from vaporforge.events import sink_for
 from vaporforge.settings import Settings
-from worker import login
+from worker import login, webhooks
 from worker.process import WorkerProcess
 
 
@@ -35,14 +36,17 @@ def create_worker(settings: Settings) -> Celery:
         worker_send_task_events=False,
         task_serializer="json",
         accept_content=["json"],
+        **webhooks.queues(),
     )
-    process = WorkerProcess(settings)
+    process = WorkerProcess(settings, events=sink_for(settings.webhook_url, app.send_task))
     app.vf_process = process
 
     @app.task(name=defaults.RUN_LOGIN_TASK, ignore_result=True)
     def run_login(session_id: str) -> str | None:
         state = login.run_login(process.context(), session_id)
         return state.value if state else None
+
+    webhooks.register(app, settings)
 
     def mine(sender: Any) -> bool:
         return getattr(sender, "app", None) is app

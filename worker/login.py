@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vaporforge import defaults, logs
+from vaporforge import defaults, grants, logs
 from vaporforge.cli_output import Failed, Rejected, TokenPrinted
 from vaporforge.errors import BrokerError, ErrorCode, LoginFailed, SessionEnded
 from vaporforge.redact import redact
@@ -190,20 +190,28 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
             raise LoginFailed(ErrorCode.EXCHANGE_FAILED, "The CLI gave no result.")
         # Stored with the move to `ready` in one step; if the session ended
         # meanwhile (cancel, expiry), nothing is stored.
-        state = lifecycle.succeed(store, sid, _payload(record, answer, place),
+        state = lifecycle.succeed(store, sid, _payload(settings, record, answer, place),
                                   settings.credentials_ttl)
         ctx.metrics.time_to_ready.observe(time.monotonic() - received)
         log.info("session %s ready", sid)
         return state
 
 
-def _payload(record: SessionRecord, answer: TokenPrinted | Exited, place: LoginPlace) -> str:
-    """The claim's body; sealed to the browser's key when it sent one."""
+def _payload(settings: Settings, record: SessionRecord, answer: TokenPrinted | Exited,
+             place: LoginPlace) -> str:
+    """The claim's body; sealed to the browser's key when it sent one. With
+    grant keys, ``refresh_grant`` beside it for credentials with a refresh token
+    (it holds only the token's hash, so it may sit outside the seal)."""
     body = {"mode": record.mode.value, **_credentials(answer, place)}
+    grant = grants.for_login(
+        settings.grant_keys, settings.grant_ttl,
+        grants.Grant(record.host, record.end_user, record.mode.value, (), record.session_id),
+        body.get("credentials") or {})
+    extra = {"refresh_grant": grant} if grant else {}
     if record.client_key:
         return json.dumps({"mode": record.mode.value,
-                           "jwe": seal(body, json.loads(record.client_key))})
-    return json.dumps(body)
+                           "jwe": seal(body, json.loads(record.client_key)), **extra})
+    return json.dumps({**body, **extra})
 
 
 def _credentials(answer: TokenPrinted | Exited, place: LoginPlace) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from functools import partial
 
 from vaporforge import connections
 from vaporforge.errors import BrokerError
+from vaporforge.events import EventSink
 from vaporforge.registry import Registry
 from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
@@ -44,8 +45,11 @@ def make_runtime(settings: Settings) -> Runtime:
 
 class WorkerProcess:
     def __init__(self, settings: Settings,
-                 runtime_factory: Callable[[Settings], Runtime] = make_runtime) -> None:
+                 runtime_factory: Callable[[Settings], Runtime] = make_runtime,
+                 events: EventSink | None = None) -> None:
         self.settings = settings
+        self.events = events
+        """Where the lifecycle's steps are announced (default: the audit log only)."""
         self.runtime_factory = runtime_factory
         self.pool_size: int | None = None
         """The thread pool Celery really runs (``--concurrency`` wins over the setting)."""
@@ -72,7 +76,7 @@ class WorkerProcess:
         # Each waiting login holds one connection in BLPOP; leave room for the
         # heartbeat and reaper threads.
         client = connections.store_client(settings, max_connections=self.capacity + 16)
-        store = SessionStore(client, settings.key_prefix)
+        store = SessionStore(client, settings.key_prefix, events=self.events)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         return LoginContext(
             settings=settings, store=store, runtime=self.runtime_factory(settings),

@@ -41,7 +41,7 @@ const PLAIN = {
     "and start again from there.",
   ticket_unavailable: "Your app could not start a sign-in just now. Reload the page and " +
     "try again.",
-  mode_not_allowed: "Your app does not allow this kind of account. Choose another one.",
+  mode_not_allowed: "This kind of account is not offered here. Choose another one.",
   origin_not_allowed: "This sign-in was started for another website. Go back to your app " +
     "and start again from there.",
   superseded: "A newer sign-in was started for your account (in another tab or window), " +

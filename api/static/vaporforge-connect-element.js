@@ -10,7 +10,8 @@
 // script sets the `ticket` property (the Connect page does, from `#ticket=`).
 import { MODES, YEAR_MS, day, modeLabel, plainWords, when } from "./connect-text.js";
 import {
-  REFRESH_MARGIN_MS, canRefresh, connect, disconnect, fetchTicket, getCredentials, onChange,
+  REFRESH_MARGIN_MS, canRefresh, connect, disconnect, fetchTicket, getCredentials, getModes,
+  onChange,
 } from "./vaporforge-connect.js";
 
 let counter = 0;
@@ -41,7 +42,8 @@ class VaporForgeConnect extends HTMLElement {
     this.flow = null;
     this.shown = "";
     this.syncs = 0;
-    this.mode = MODES[0].value;
+    this.mode = null; // the choice; the first mode the broker offers until one is made
+    this.offered = null;
     // Another tab (or this one) changed the set: show it, without refreshing here.
     onChange(() => this.sync({ refresh: false }));
     document.addEventListener("visibilitychange", () => {
@@ -77,6 +79,7 @@ class VaporForgeConnect extends HTMLElement {
       problem = error;
       set = await getCredentials({ refreshIfDue: false }).catch(() => null);
     }
+    await this.loadModes();
     if (ticket !== this.syncs || this.flow) return;
     if (set) this.showConnected(set);
     else if (this.shown !== "choose") this.showChoose();
@@ -93,17 +96,29 @@ class VaporForgeConnect extends HTMLElement {
     this.timer = setTimeout(() => this.sync(), wait);
   }
 
+  // Only the modes the broker offers (GET /api/auth/modes), in its order; all of
+  // them while it cannot be asked (it refuses the others itself).
+  async loadModes() {
+    if (this.offered) return;
+    const values = await getModes({ baseUrl: this.baseUrl }).catch(() => null);
+    if (values) {
+      this.offered = values.map((v) => MODES.find((m) => m.value === v)).filter(Boolean);
+    }
+  }
+
   showChoose({ focus = false } = {}) {
+    const offered = this.offered?.length ? this.offered : MODES;
+    const chosen = offered.some((m) => m.value === this.mode) ? this.mode : offered[0].value;
     const form = h("form", { class: "vf-form", onsubmit: (event) => {
       event.preventDefault();
-      this.start(new FormData(form).get("mode") || MODES[0].value);
+      this.start(new FormData(form).get("mode") || chosen);
     } });
-    const choices = MODES.map((mode) => {
+    const choices = offered.map((mode) => {
       const id = uid("mode");
       const hint = uid("hint");
       return h("div", { class: "vf-choice" },
         h("input", { type: "radio", name: "mode", id, value: mode.value,
-          checked: mode.value === this.mode, "aria-describedby": hint }),
+          checked: mode.value === chosen, "aria-describedby": hint }),
         h("label", { for: id }, mode.label),
         h("p", { class: "vf-hint", id: hint }, mode.hint));
     });

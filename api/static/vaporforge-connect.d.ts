@@ -78,7 +78,7 @@ export interface StateInfo {
 export interface ConnectOptions {
   /** The broker's base URL; defaults to the broker the module was loaded from. */
   baseUrl?: string;
-  /** Default `"oauth"`. */
+  /** Default: the first mode the broker offers (`getModes()`). */
   mode?: Mode;
   /** A connect ticket from the host's backend (`POST /api/auth/tickets`), sent as a bearer. */
   ticket?: string;
@@ -111,6 +111,8 @@ export const HIDDEN_POLL_MS: number;
 
 /** Runs one login and stores its credentials sealed; resolves with the stored set. */
 export function connect(options?: ConnectOptions): Promise<CredentialSet>;
+/** The modes the broker offers (GET /api/auth/modes), in its order; fetched once per broker. */
+export function getModes(options?: { baseUrl?: string }): Promise<Mode[]>;
 /** A ticket from the host app's backend: a same-origin POST to `url` answered by `{"ticket"}`. */
 export function fetchTicket(url: string | URL): Promise<string>;
 /** The stored set or null, refreshed first when due unless `refreshIfDue` is false. */

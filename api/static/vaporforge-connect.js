@@ -16,8 +16,11 @@
  *   the session is ready it claims the sealed credentials, opens them here,
  *   stores them sealed (see sealed-store.js) with the claim's `refresh_grant`,
  *   and resolves with them. Rejects with a VaporForgeError (`code`, `message`).
+ *   Without `mode`, the first mode the broker offers (getModes()).
  * fetchTicket(url) -> a ticket from the host app's backend: a same-origin POST
  *   (with its cookies) answered by {"ticket"}.
+ * getModes({baseUrl}) -> the modes the broker offers (GET /api/auth/modes), the
+ *   one to preselect first; fetched once per broker.
  *
  * The stored set and its refresh live in vaporforge-refresh.js; everything it
  * exports is exported here too: getCredentials(), getAccessToken(), refresh(),
@@ -64,6 +67,19 @@ export async function fetchTicket(url) {
       response.status);
   }
   return data.ticket;
+}
+
+// --- the modes the broker offers (VF_MODES) ------------------------------------
+const offered = new Map(); // broker base URL -> Promise<string[]>
+
+export function getModes({ baseUrl = DEFAULT_BASE } = {}) {
+  const base = String(baseUrl).replace(/\/+$/, "");
+  if (!offered.has(base)) {
+    const asked = call(`${base}/api/auth/modes`).then((body) => body.modes);
+    asked.catch(() => offered.delete(base)); // ask again next time
+    offered.set(base, asked);
+  }
+  return offered.get(base);
 }
 
 // --- one login -------------------------------------------------------------------
@@ -179,10 +195,11 @@ async function follow(login, first, { onUrl, onState }) {
   }
 }
 
-export async function connect({ baseUrl = DEFAULT_BASE, mode = "oauth", ticket, getTicket,
-  onUrl, onState, signal } = {}) {
+export async function connect({ baseUrl = DEFAULT_BASE, mode, ticket, getTicket, onUrl,
+  onState, signal } = {}) {
   requireSecureContext();
   const base = String(baseUrl).replace(/\/+$/, "");
+  mode ??= (await getModes({ baseUrl: base }))[0];
   // A ticket is used up only by a creation that succeeds; a fresh one per attempt.
   const bearer = getTicket ? await getTicket() : ticket;
   const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false,

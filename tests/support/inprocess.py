@@ -38,7 +38,8 @@ class ApiClient(ApiCalls):
     def build(cls, store_url: str, **overrides: Any) -> ApiClient:
         settings = Settings(redis_url=store_url, broker_url=broker_url_for(store_url),
                             create_rate="1000/minute", poll_rate="1000/minute",
-                            action_rate="1000/minute", probe_rate="1000/minute")
+                            action_rate="1000/minute", probe_rate="1000/minute",
+                            require_client_key=False)
         settings = dataclasses.replace(settings, **overrides)
         app = create_app({"SETTINGS": settings, "TESTING": True})
         store = SessionStore(redis.Redis.from_url(store_url, decode_responses=True),

@@ -64,6 +64,8 @@ def start_stack(store_url: str, root: Path, name: str,
            "PYTHONPATH": str(ROOT), "VF_CREATE_RATE": UNLIMITED,
            "VF_POLL_RATE": UNLIMITED, "VF_ACTION_RATE": UNLIMITED,
            "VF_PROBE_RATE": UNLIMITED,
+           # Most tests claim plaintext; the sealed path has its own tests.
+           "VF_REQUIRE_CLIENT_KEY": "false",
            **(extra_env or {})}
     stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, env)
     try:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from vaporforge import defaults
+from vaporforge.access import user_digest
 from vaporforge.errors import (
     AtCapacity,
     BrokerError,
@@ -31,6 +32,7 @@ from vaporforge.errors import (
     QueueUnreachable,
     SessionNotFound,
 )
+from vaporforge.session import announce
 from vaporforge.session.moves import end, errors, settle
 from vaporforge.session.owning import (
     Ending,
@@ -68,20 +70,34 @@ def new_session_id() -> str:
 def create(store: SessionStore, *, mode: LoginMode, token_hash: str, session_ttl: int,
            start_timeout: int, max_sessions: int, client_key: str = "",
            session_id: str = "", warm: bool = False,
-           heartbeat_ttl: int = defaults.HEARTBEAT_TTL) -> SessionRecord:
+           heartbeat_ttl: int = defaults.HEARTBEAT_TTL, host: str = "", end_user: str = "",
+           idle_timeout: int = 0) -> SessionRecord:
     """A new ``starting`` session, expiring ``session_ttl`` s from now and failing
     ``not_started`` unless a worker takes it within ``start_timeout`` s (0: no
     bound). Admission is one step; raises :class:`AtCapacity` beyond
     ``max_sessions`` or the live workers' summed capacity. With ``warm``, the
     session then takes a warm entry of its mode when one waits, and is returned
-    ``awaiting_code`` with that CLI's URL (until then it is ``starting``)."""
+    ``awaiting_code`` with that CLI's URL (until then it is ``starting``).
+
+    A host's user (``host``, ``end_user``) has one live login at most: the one
+    this creation replaces ends ``cancelled``/``superseded`` and its CLI stops.
+    ``idle_timeout`` (0: none): ``awaiting_code`` ends ``abandoned`` when the
+    token holder has not polled for that long. The host hears ``login.created``."""
     now = store.now()
     record = SessionRecord(
         session_id=session_id or new_session_id(), mode=mode, state=SessionState.STARTING,
         token_hash=token_hash, created_at=now, expires_at=now + session_ttl, updated_at=now,
-        client_key=client_key, start_by=now + start_timeout if start_timeout else 0)
+        client_key=client_key, start_by=now + start_timeout if start_timeout else 0,
+        host=host, end_user=end_user, idle_timeout=idle_timeout)
     if not store.create(record=record, max_sessions=max_sessions).created:
         raise AtCapacity()
+    announce.created(store, record)
+    if host:
+        older = store.swap_user_login(user_digest(host, end_user), record.session_id,
+                                      session_ttl + defaults.RECORD_GRACE)
+        if older:
+            end(store, older, Event.CANCELLED, ErrorCode.SUPERSEDED,
+                "A newer login of the same user replaced this one.")
     if not warm:
         return record
     to = transition(record.state, Event.BOUND)
@@ -148,6 +164,7 @@ def claim(store: SessionStore, session_id: str) -> str:
     claimed = store.claim(session_id=session_id, expect=seen,
                           to=transition(seen, Event.CLAIMED))
     if claimed.payload is not None:
+        announce.reached(store, session_id, SessionState.CLAIMED)
         return claimed.payload
     snapshot = store.read(session_id=session_id)
     if snapshot is None:

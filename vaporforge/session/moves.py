@@ -11,6 +11,7 @@ from typing import Any
 
 from vaporforge import defaults
 from vaporforge.errors import ErrorCode, SessionNotFound
+from vaporforge.session import announce
 from vaporforge.session.record import Moved, SessionRecord, Snapshot
 from vaporforge.session.states import (
     Event,
@@ -42,8 +43,11 @@ def apply(store: SessionStore, session_id: str, event: Event,
             if snapshot is None:
                 raise SessionNotFound()
             state = snapshot.record.state
-        moved = store.move(session_id=session_id, expect=state, to=transition(state, event),
-                           **options)
+        to = transition(state, event)
+        moved = store.move(session_id=session_id, expect=state, to=to, **options)
+        if moved.applied:
+            announce.reached(store, session_id, to,
+                             (options.get("fields") or {}).get("error_code", ""))
         if moved.applied or moved.over_cap or moved.state == state:
             return moved
         if moved.state is None:
@@ -77,7 +81,9 @@ def settle(store: SessionStore, snapshot: Snapshot) -> SessionRecord:
         implied = implied_event(
             record.state, now=store.now(), expires_at=record.expires_at,
             owned=bool(record.owner), heartbeat_alive=snapshot.heartbeat_alive,
-            payload_present=snapshot.payload_present, start_by=record.start_by)
+            payload_present=snapshot.payload_present, start_by=record.start_by,
+            idle_timeout=record.idle_timeout,
+            last_seen=max(record.polled_at, record.updated_at))
         if implied is None:
             return record
         event, code, message = implied

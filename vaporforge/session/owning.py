@@ -131,13 +131,19 @@ def wait_ending(record: SessionRecord, *, now: float, wait_until: float,
 
 def next_code(store: SessionStore, session_id: str, timeout: float) -> Turn:
     """Wait up to ``timeout`` s for a code, then say what the worker does: stop
-    (the session ended elsewhere), hand the CLI a code (the session is
+    (the session ended elsewhere, or ends now as its state implies, e.g.
+    ``abandoned``), hand the CLI a code (the session is
     ``verifying``), or wait again (a wake-up, or a stale code for an attempt
     already answered)."""
     item = store.wait_code(session_id, timeout)
-    record = store.get(session_id)
-    if record is None or record.state.terminal:
-        return Turn(True, record.state if record else None)
+    snapshot = store.read(session_id=session_id)
+    if snapshot is None:
+        return Turn(True, None)
+    # What an observer would record (an abandoned login, expiry) is recorded
+    # here too, each slice, so the login ends even when nobody polls.
+    record = settle(store, snapshot)
+    if record.state.terminal:
+        return Turn(True, record.state)
     if item is None or item == WAKE or record.state is not SessionState.VERIFYING:
         return Turn(False, record.state)
     return Turn(False, record.state, item)

@@ -35,6 +35,14 @@ class SessionRecord:
     """When a worker must have taken the session (else ``not_started``); 0: no bound."""
     place_id: str = ""
     """The name of the login place when it is not the session id (a warm entry's)."""
+    host: str = ""
+    """The host app whose ticket allowed this login (empty: none, protected mode)."""
+    end_user: str = ""
+    """The host's id for its user; for limits, events and logs, never in a key name."""
+    idle_timeout: int = 0
+    """Seconds ``awaiting_code`` may go without a poll by the token holder (0: no bound)."""
+    polled_at: int = 0
+    """When the token holder last read the session (written by read.lua)."""
 
     def to_hash(self) -> dict[str, str]:
         out = as_fields(asdict(self))
@@ -55,6 +63,9 @@ class SessionRecord:
             client_key=data.get("client_key", ""),
             start_by=int(data.get("start_by", 0) or 0),
             place_id=data.get("place_id", ""),
+            host=data.get("host", ""), end_user=data.get("end_user", ""),
+            idle_timeout=int(data.get("idle_timeout", 0) or 0),
+            polled_at=int(data.get("polled_at", 0) or 0),
         )
 
 

@@ -100,7 +100,8 @@ def transition(state: SessionState, event: Event) -> SessionState:
 
 
 def implied_event(state: SessionState, *, now: int, expires_at: int, owned: bool,
-                  heartbeat_alive: bool, payload_present: bool, start_by: int = 0
+                  heartbeat_alive: bool, payload_present: bool, start_by: int = 0,
+                  idle_timeout: int = 0, last_seen: int = 0
                   ) -> tuple[Event, ErrorCode, str] | None:
     """What an observer (the API on a poll, a reaper) must record for a session
     whose owner can no longer say it: ``(event, error_code, message)`` or None.
@@ -108,7 +109,10 @@ def implied_event(state: SessionState, *, now: int, expires_at: int, owned: bool
     - past ``expires_at`` and not yet ended → expired;
     - ``starting``, taken by no worker by ``start_by`` (when set) → not_started;
     - ``ready`` whose payload has lapsed → expired;
-    - a live session whose worker took it (``owned``) but stopped beating → worker_lost.
+    - a live session whose worker took it (``owned``) but stopped beating → worker_lost;
+    - ``awaiting_code`` with an ``idle_timeout`` whose token holder was last seen
+      (its last poll, or the move into ``awaiting_code`` if later) that long ago
+      → abandoned (the page polls at least once a minute, even in a hidden tab).
     """
     if state.terminal:
         return None
@@ -123,4 +127,7 @@ def implied_event(state: SessionState, *, now: int, expires_at: int, owned: bool
     if state.cli_running and owned and not heartbeat_alive:
         return (Event.FAILED, ErrorCode.WORKER_LOST,
                 "The worker running this login stopped.")
+    if state is SessionState.AWAITING_CODE and idle_timeout and now >= last_seen + idle_timeout:
+        return (Event.FAILED, ErrorCode.ABANDONED,
+                "Nobody was waiting for this login any more; start again.")
     return None

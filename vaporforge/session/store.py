@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from vaporforge import defaults
+from vaporforge.events import AuditSink, EventSink
 from vaporforge.keys import GLOBAL_KINDS, KeyKind, key_for
 from vaporforge.session.record import (
     Claimed,
@@ -49,11 +50,14 @@ class SessionStore:
     """All session state in Redis. ``client`` must use ``decode_responses=True``."""
 
     def __init__(self, client: redis.Redis, prefix: str = defaults.KEY_PREFIX,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 events: EventSink | None = None) -> None:
         # decode_responses=True: every reply is str, which redis-py's hints cannot say.
         self.redis: Any = client
         self.prefix = prefix
         self.clock = clock
+        self.events: EventSink = events if events is not None else AuditSink()
+        """Where the lifecycle announces its steps (vaporforge.session.announce)."""
         self._create = Script(client, "create")
         self._read = Script(client, "read")
         self._move = Script(client, "move")
@@ -92,7 +96,8 @@ class SessionStore:
         found = self._read(
             keys=self._keys(session_id, session=KeyKind.SESSION, heartbeat=KeyKind.HEARTBEAT,
                             payload=KeyKind.PAYLOAD),
-            argv={"token_hash": token_hash, "window": max(1, count.window) if count else 0},
+            argv={"token_hash": token_hash, "window": max(1, count.window) if count else 0,
+                  "now": self.now()},
             more_keys=[count.key] if count else [])
         if not found:
             return None
@@ -150,6 +155,12 @@ class SessionStore:
             argv={"expect": expect.value, "to": to.value, "owner": owner,
                   "heartbeat_ttl": heartbeat_ttl})
         return Taken(bool(taken))
+
+    def swap_user_login(self, user: str, session_id: str, ttl: int) -> str | None:
+        """Make ``session_id`` the live login of ``user`` (a digest, see
+        :func:`vaporforge.access.user_digest`); the one it replaces, if any."""
+        older = self.redis.set(self.key(KeyKind.USER, user), session_id, ex=ttl, get=True)
+        return older if older and older != session_id else None
 
     # -- code hand-off -----------------------------------------------------------------
     def wait_code(self, session_id: str, timeout: float) -> str | None:

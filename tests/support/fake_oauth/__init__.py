@@ -19,6 +19,8 @@ Two ways to point the CLI here (both observed to work):
 
 Endpoints the CLI used in those runs (all answered here):
   HEAD /api/hello                                   connection warm-up (api host)
+  GET  /api/hello, GET /v1/oauth/hello              the interactive CLI's first-run
+                                                    connectivity check (both must be 200)
   POST /v1/oauth/token                              code -> tokens (platform host)
   GET  /api/oauth/profile                           account/org (optional: 404 still logs in)
   GET  /api/oauth/claude_cli/roles                  auth login only (optional)

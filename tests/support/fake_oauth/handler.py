@@ -56,6 +56,8 @@ class _Handler(TokenEndpoint, BaseHTTPRequestHandler):
             if self._status is None:
                 self._send(500, {"error": {"type": "api_error", "message": "fake server error"}})
         auth = self.headers.get("authorization", "")
+        if self.headers.get("x-api-key"):  # an API key's prefix, as for a bearer below
+            self._note["api_key"] = "<" + self.headers["x-api-key"][:14] + "…>"
         self.st.log(
             {
                 "method": self.command,
@@ -75,6 +77,8 @@ class _Handler(TokenEndpoint, BaseHTTPRequestHandler):
 
     # ---- routes
     def _route(self, path: str, query: str, body: bytes):
+        if path == "/v1/oauth/hello":  # first-run onboarding's check of the platform host
+            return self._send(200, {})
         if path == "/api/hello":
             return self._send(200, {})
         if path in ("/oauth/authorize", "/cai/oauth/authorize"):

@@ -1,0 +1,171 @@
+"""Refresh grants: the broker's signed word that a refresh token came from one of its logins.
+
+A grant is a compact JWS (a JWT, HS256, joserfc) signed with the first of
+``VF_GRANT_KEYS`` and checked against all of them (key rotation). It binds the
+host, the host's ``end_user``, the login mode, the login's scopes, the SHA-256
+of the refresh token it was issued with, the session it came from and an expiry
+(``VF_GRANT_TTL``). The browser keeps it opaque and sends it with the refresh
+token; the relay answers a new one for the rotated refresh token.
+
+Contract:
+- :func:`issue` never sees a secret it would keep: only the refresh token's hash
+  goes into the grant.
+- :func:`check` returns the claims of a well-signed, unexpired grant whose
+  refresh-token hash matches the token sent, else raises :class:`GrantInvalid`
+  (one answer for a bad signature, an expired grant, a foreign key or a
+  mismatch, so the answer says nothing about which).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+from joserfc.jwt import JWTClaimsRegistry
+
+from vaporforge.errors import BrokerError, ConfigError, ErrorCode
+from vaporforge.refresh import DEFAULT_SCOPE
+
+MIN_KEY_BYTES = 32
+ALGORITHM = "HS256"
+TYPE = "vf-refresh-grant"
+MAX_GRANT_CHARS = 4096
+
+
+class GrantRequired(BrokerError):
+    code = ErrorCode.GRANT_REQUIRED
+    message = ("This broker relays refreshes only with the refresh_grant its login answered: "
+               "send it as Authorization: Bearer <refresh_grant>.")
+
+
+class GrantInvalid(BrokerError):
+    code = ErrorCode.GRANT_INVALID
+    message = ("The refresh grant is not valid for this refresh token (bad, expired, from "
+               "another broker, or for another token). Sign in again.")
+
+
+class ScopeNotAllowed(BrokerError):
+    code = ErrorCode.SCOPE_NOT_ALLOWED
+    message = "The scope asked for goes beyond what this login was granted."
+
+
+@dataclass(frozen=True)
+class Grant:
+    host: str
+    end_user: str
+    mode: str
+    scopes: tuple[str, ...]
+    session_id: str = ""
+
+
+def parse_grant_keys(raw: str) -> tuple[bytes, ...]:
+    """``VF_GRANT_KEYS`` → keys; raises ValueError naming the entry's position."""
+    keys = []
+    for position, entry in enumerate((e.strip() for e in raw.split(",")), start=1):
+        if not entry:
+            continue
+        try:
+            key = base64.urlsafe_b64decode(entry + "=" * (-len(entry) % 4))
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"VF_GRANT_KEYS entry {position} must be at least {MIN_KEY_BYTES} "
+                             "random bytes in base64url (e.g. `python -c \"import secrets; "
+                             "print(secrets.token_urlsafe(32))\"`)")
+        keys.append(key)
+    return tuple(keys)
+
+
+def grant_keys_var(name: str, raw: str) -> tuple[bytes, ...]:
+    """The settings' parser for ``VF_GRANT_KEYS``."""
+    try:
+        return parse_grant_keys(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def token_hash(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
+
+
+def issue(keys: Sequence[bytes], grant: Grant, refresh_token: str, ttl: int,
+          now: float | None = None) -> str:
+    """A grant for ``refresh_token``, signed with the first key."""
+    issued = int(time.time() if now is None else now)
+    claims = {"host": grant.host, "sub": grant.end_user, "mode": grant.mode,
+              "scope": " ".join(grant.scopes), "rth": token_hash(refresh_token),
+              "sid": grant.session_id, "iat": issued, "exp": issued + ttl}
+    return jwt.encode({"alg": ALGORITHM, "typ": TYPE}, claims, OctKey.import_key(keys[0]),
+                      algorithms=[ALGORITHM])
+
+
+def check(keys: Sequence[bytes], value: str, refresh_token: str,
+          hosts: frozenset[str] | None = None) -> Grant:
+    """The grant ``value`` stands for, if valid for ``refresh_token``; else GrantInvalid.
+
+    ``hosts``: when given, a grant of a host no longer configured is refused too.
+    """
+    if not keys or not value or len(value) > MAX_GRANT_CHARS:
+        raise GrantInvalid()
+    claims = None
+    for key in keys:
+        try:
+            token = jwt.decode(value, OctKey.import_key(key), algorithms=[ALGORITHM])
+        except (JoseError, ValueError):
+            continue
+        if token.header.get("typ") == TYPE:
+            claims = token.claims
+            break
+    if claims is None:
+        raise GrantInvalid()
+    try:
+        JWTClaimsRegistry(exp={"essential": True}).validate(claims)
+    except JoseError:
+        raise GrantInvalid() from None
+    fields = [claims.get(name) for name in ("host", "sub", "mode", "scope", "rth")]
+    if not all(isinstance(v, str) for v in fields):
+        raise GrantInvalid()
+    host, end_user, mode, scope, rth = (str(v) for v in fields)
+    if not hmac.compare_digest(rth, token_hash(refresh_token)):
+        raise GrantInvalid()
+    if hosts is not None and host not in hosts:
+        raise GrantInvalid()
+    sid = claims.get("sid")
+    return Grant(host, end_user, mode, tuple(scope.split()), sid if isinstance(sid, str) else "")
+
+
+def for_login(keys: Sequence[bytes], ttl: int, grant: Grant,
+              credentials: Mapping[str, Any]) -> str | None:
+    """The claim's ``refresh_grant`` for the credentials a login produced: for
+    ``oauth``/``console`` credentials with a refresh token, bound to their scopes
+    (the CLI's default scopes when the file names none); None otherwise (no
+    grant keys, ``setup-token``, an API key only)."""
+    oauth = credentials.get("claudeAiOauth") if isinstance(credentials, Mapping) else None
+    if not keys or not isinstance(oauth, Mapping):
+        return None
+    refresh_token = oauth.get("refreshToken")
+    if not isinstance(refresh_token, str) or not refresh_token:
+        return None
+    scopes = oauth.get("scopes")
+    if not (isinstance(scopes, list) and scopes and all(isinstance(x, str) for x in scopes)):
+        scopes = DEFAULT_SCOPE.split()
+    return issue(keys, replace(grant, scopes=tuple(scopes)), refresh_token, ttl)
+
+
+def allowed_scope(grant: Grant, asked: str | None) -> str:
+    """The scope to ask upstream: ``asked`` if within the grant's, the grant's own
+    when none is asked; ScopeNotAllowed beyond it."""
+    if not asked:
+        return " ".join(grant.scopes)
+    if not set(asked.split()) <= set(grant.scopes):
+        raise ScopeNotAllowed()
+    return asked
