@@ -26,7 +26,6 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-from vaporforge.webhooks import signature
 
 from tests.support.browser_kit import (
     DUMP_STORAGE,
@@ -40,6 +39,7 @@ from tests.support.cli_simulator import tokens_for
 from tests.support.fake_oauth import FakeOAuthServer, tokens_for_refresh
 from tests.support.processes import ROOT, Databases, cli_processes, free_port, wait_for
 from tests.support.stack import Stack, start_stack, stop_stack
+from vaporforge.webhooks import signature
 
 EXAMPLE = ROOT / "examples" / "host-app"
 HOST_KEY = "vfhk_" + secrets.token_urlsafe(32)
@@ -227,6 +227,19 @@ def test_the_host_app_refuses_forged_webhooks_and_foreign_ticket_requests(
     assert own.status_code == 200 and own.json()["ticket"]
 
 
+def test_a_host_page_whose_backend_gives_no_ticket_says_so(page: Page, host_app: str):
+    page.goto(host_app)
+    page.get_by_label("Name", exact=True).fill(USER)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_text(f"Signed in as {USER}")).to_be_visible()
+    page.context.clear_cookies()  # signed out elsewhere: the ticket route answers 401
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Your app could not start a sign-in just now. Reload the page and try again.")
+    assert not cli_processes()
+
+
 # --- the Connect page with tickets ---------------------------------------------------------
 def test_the_page_takes_its_ticket_from_the_address_and_hides_it(page: Page, stack: Stack):
     ticket = mint(stack)
@@ -247,6 +260,28 @@ def test_the_page_takes_its_ticket_from_the_address_and_hides_it(page: Page, sta
     expect(page.get_by_role("alert")).to_have_text(
         "This sign-in link has expired or was already used. Go back to your app and start "
         "again from there.")
+
+
+def test_connect_takes_a_ticket_or_asks_for_one_per_attempt(page: Page, stack: Stack):
+    sent = creations(page)
+    page.goto(stack.url("/"))
+    first, second = mint(stack), mint(stack)
+    run = """async ([first, second]) => {
+        const m = await import("/static/vaporforge-connect.js");
+        const stop = { onUrl: (url, login) => login.cancel() };
+        const codes = [];
+        await m.connect({ ticket: first, ...stop }).catch((e) => codes.push(e.code));
+        const handed = [second, first];  // the second attempt gets a used ticket
+        for (let i = 0; i < 2; i++) {
+          await m.connect({ getTicket: async () => handed.shift(), ...stop })
+            .catch((e) => codes.push(e.code));
+        }
+        return codes;
+    }"""
+    assert page.evaluate(run, [first, second]) == ["cancelled", "cancelled", "ticket_invalid"]
+    assert [h["authorization"] for h in sent] == [f"Bearer {first}", f"Bearer {second}",
+                                                  f"Bearer {first}"]
+    wait_for(lambda: not cli_processes(), timeout=20, what="the CLIs to end")
 
 
 def test_without_a_ticket_the_page_says_so(page: Page, stack: Stack):
