@@ -63,7 +63,7 @@ BIND_TTL = 60
 WARM_MAX_AGE = 600
 """Seconds a warm CLI waits at its prompt before it is recycled (see BENCHMARKS.md)."""
 
-# Settings' own defaults (``vaporforge.settings.VARS`` shows each with its variable).
+# Settings' own defaults (``vaporforge.settings_table.VARS`` shows each with its variable).
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BROKER_URL = "redis://127.0.0.1:6379/1"
 """From the environment, the broker's default is REDIS_URL's server with database + 1."""
