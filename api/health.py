@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.context import api_context
+from api.context import api_context, operator_request
 from api.schemas import ErrorSchema, HealthSchema, ReadySchema
 from vaporforge.warm_store import WarmStore
 
@@ -25,10 +25,14 @@ class Ready(MethodView):
     @blp.response(200, ReadySchema)
     @blp.alt_response(503, schema=ErrorSchema)
     def get(self) -> dict[str, object]:
-        """Redis answers (else 503 ``store_unavailable``); also the CLI version each
-        runtime's workers reported, and admission's view of the capacity."""
+        """Redis answers (else 503 ``store_unavailable``). To the callers that may read
+        ``/metrics`` (VF_METRICS_TOKEN, or loopback and private networks without
+        one), also the CLI version each runtime's workers reported and admission's
+        view of the capacity; everyone else gets the status only."""
         store = api_context().store
         store.ping()
+        if not operator_request():
+            return {"status": "ready"}
         versions = store.cli_versions()
         workers, capacity = store.worker_capacity()
         live = store.count_live()

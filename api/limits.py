@@ -1,7 +1,7 @@
 """Rate limits (Flask-Limiter, in Redis), keyed so that nobody spends another's.
 
-- creations, refreshes, ``/readyz`` and failed session look-ups: per client network (an
-  IPv4 address, or the /64 an IPv6 client holds);
+- creations, refreshes, ``/readyz``, ``/metrics`` (once the caller is let in) and failed
+  session look-ups: per client network (an IPv4 address, or the /64 an IPv6 client holds);
 - polls (GET, HEAD) and actions (code, claim, cancel): per session, counted
   only when the bearer token matches, and only for well-formed ids; the count
   is stepped by the store in the same script that reads the session (one round
@@ -35,6 +35,7 @@ class LimitKind(StrEnum):
     POLL = "poll"
     ACTION = "action"
     PROBE = "probe"
+    METRICS = "metrics"
 
 
 class RateLimited(BrokerError):
@@ -65,7 +66,8 @@ class SessionLimits:
         self.prefix = f"{settings.key_prefix}:limit"
         self.items = {LimitKind.POLL: parse(settings.poll_rate),
                       LimitKind.ACTION: parse(settings.action_rate),
-                      LimitKind.PROBE: parse(settings.probe_rate)}
+                      LimitKind.PROBE: parse(settings.probe_rate),
+                      LimitKind.METRICS: parse(settings.probe_rate)}
 
     def hit(self, kind: LimitKind, identity: str) -> None:
         if not self.limiter.limiter.hit(self.items[kind], self.prefix, kind.value, identity):
@@ -129,6 +131,11 @@ def session_counter(kind: LimitKind, session_id: str) -> WindowCounter:
 
 def check_session(kind: LimitKind, session_id: str, hits: int) -> None:
     current_app.extensions[EXTENSION].check(kind, session_id, hits)
+
+
+def hit_metrics() -> None:
+    """Count a /metrics scrape against the client's network (VF_PROBE_RATE, as /readyz)."""
+    current_app.extensions[EXTENSION].hit(LimitKind.METRICS, client_network())
 
 
 def refuse_probe() -> None:

@@ -171,6 +171,9 @@ class Settings:
     warm_max_age: int = defaults.WARM_MAX_AGE
     reap_interval: int = defaults.REAP_INTERVAL
     metrics_port: int = 0
+    # VF_METRICS_TOKEN: the Bearer token for /metrics and /readyz details; empty
+    # means loopback and private-network callers only (vaporforge.access).
+    metrics_token: str = field(default="", repr=False)
     log_format: str = "json"
     worker_concurrency: int = defaults.WORKER_CONCURRENCY
     work_dir: str = field(default_factory=lambda: default_work_dir(os.environ))
@@ -245,6 +248,7 @@ class Settings:
             warm_max_age=_int(env, "VF_WARM_MAX_AGE", defaults.WARM_MAX_AGE, minimum=5),
             reap_interval=_int(env, "VF_REAP_INTERVAL", defaults.REAP_INTERVAL),
             metrics_port=_int(env, "VF_METRICS_PORT", 0, minimum=0),
+            metrics_token=env.get("VF_METRICS_TOKEN", "").strip(),
             log_format=_choice(env, "VF_LOG_FORMAT", ("json", "text")),
             worker_concurrency=_int(env, "VF_WORKER_CONCURRENCY",
                                     defaults.WORKER_CONCURRENCY),
