@@ -194,13 +194,14 @@ class ProxyServer(socketserver.ThreadingUnixStreamServer):
 
 
 def serve(path: str, upstream: str, policy: Policy, owner: int | None = None) -> ProxyServer:
-    """Bind ``path`` (replacing a stale socket), owned by uid/gid ``owner`` when given."""
+    """Bind ``path`` (replacing a stale socket), mode 0660, owned by uid ``owner`` when
+    given (the group stays the proxy's, so its own health check can connect)."""
     if os.path.exists(path):
         os.unlink(path)
     server = ProxyServer(path, upstream, policy)
-    if owner is not None:
-        os.chown(path, owner, owner)
-    os.chmod(path, 0o660 if owner is not None else 0o600)
+    os.chmod(path, 0o660)
+    if owner is not None:  # last: once it is the worker's, root (no CAP_FOWNER) cannot chmod
+        os.chown(path, owner, os.getgid())
     return server
 
 
