@@ -20,7 +20,6 @@ import contextlib
 import os
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Iterator
