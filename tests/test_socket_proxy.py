@@ -74,6 +74,8 @@ def test_the_worker_calls_pass():
     ({"host_IpcMode": "host"}, "IpcMode"),
     ({"host_SecurityOpt": ["seccomp=unconfined"]}, "unconfined"),
     ({"host_PortBindings": {"22/tcp": [{"HostPort": "22"}]}}, "PortBindings"),
+    ({"host_LogConfig": {"Type": "syslog", "Config": {"syslog-address": "tcp://x:514"}}},
+     "log driver"),
     ({"Image": "alpine"}, "login image"),
     ({"Image": "vaporforge/login-test:other"}, "login image"),
     ({"Labels": {DEPLOYMENT_LABEL: "other"}}, "label"),
@@ -124,6 +126,23 @@ docker_only = pytest.mark.skipif(os.environ.get("VF_DOCKER_TESTS") != "1",
 IMAGE = os.environ.get("VF_TEST_LOGIN_IMAGE", "vaporforge/login-test:latest")
 
 
+proxied_path: list[str] = []
+
+
+def raw(path: str, request: bytes) -> bytes:
+    """Send ``request`` bytes on a fresh connection to the proxy; all it answers."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
 @pytest.fixture
 def proxied(tmp_path_factory):
     import docker
@@ -134,6 +153,7 @@ def proxied(tmp_path_factory):
         pytest.skip("the proxy forwards to the engine's unix socket")
     deployment = f"vfproxy{uuid.uuid4().hex[:8]}"
     path = str(tmp_path_factory.mktemp("proxy") / "docker.sock")
+    proxied_path.append(path)
     server = serve(path, engine_host.removeprefix("unix://"), Policy(deployment, IMAGE))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = docker.DockerClient(f"unix://{path}", version="auto", timeout=30)
@@ -194,3 +214,31 @@ def test_the_docker_runtime_works_through_the_proxy(proxied):
     finally:
         place.stop()
     assert runtime.reap(set()) == 0
+
+
+@docker_only
+@pytest.mark.docker
+def test_no_second_request_rides_on_an_allowed_one(proxied):
+    """An Upgrade on a call that does not hijack, or on an exec start the engine
+    does not turn into a stream (Detach), must not open a raw pipe to the engine."""
+    deployment, client, engine = proxied
+    info = b"GET /info HTTP/1.1\r\nHost: docker\r\n\r\n"
+    upgrade = b"Connection: Upgrade\r\nUpgrade: tcp\r\n"
+    answer = raw(proxied_path[-1], b"GET /_ping HTTP/1.1\r\nHost: docker\r\n" + upgrade
+                 + b"\r\n" + info)
+    assert answer.count(b"HTTP/1.1 ") == 1 and b"KernelVersion" not in answer
+
+    from worker.runtimes.docker_runtime import DockerRuntime
+
+    runtime = DockerRuntime(IMAGE, network="none", deployment=deployment, client=client)
+    place = runtime.start(f"s-{uuid.uuid4().hex}", expires_at=int(__import__("time").time()) + 60)
+    try:
+        exec_id = client.api.exec_create(place.container_id, ["true"])["Id"]
+        body = b'{"Detach": true, "Tty": false}'
+        answer = raw(proxied_path[-1], (
+            f"POST /exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n").encode()
+            + upgrade + b"\r\n" + body + info)
+        assert answer.startswith(b"HTTP/1.1 200") and b"KernelVersion" not in answer
+    finally:
+        place.stop()

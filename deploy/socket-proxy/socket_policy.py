@@ -43,6 +43,7 @@ HOST_KEYS = {
     "ExtraHosts", "AutoRemove", "LogConfig", "CpuShares", "CpuQuota", "CpuPeriod",
     "RestartPolicy", "Init",
 }
+LOG_DRIVERS = {"", "none", "json-file", "local"}
 CREATE_KEYS = {
     "Image", "Cmd", "Entrypoint", "User", "Labels", "Env", "WorkingDir", "HostConfig",
     "NetworkingConfig", "Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout",
@@ -169,6 +170,9 @@ def _check_create(policy: Policy, body: bytes) -> str | None:
         mode = str(host.get(key) or "")
         if mode == "host" or mode.startswith("container:"):
             return f"{key} {mode} is not allowed"
+    log_type = str((host.get("LogConfig") or {}).get("Type") or "")
+    if log_type not in LOG_DRIVERS:  # a driver that ships logs elsewhere from the host
+        return f"log driver {log_type} is not allowed"
     for option in host.get("SecurityOpt") or []:
         if "unconfined" in str(option) or "disable" in str(option):
             return f"security option {option} is not allowed"

@@ -8,8 +8,9 @@ the worker's DOCKER_HOST) and forwards to the engine's (VF_PROXY_UPSTREAM, defau
 a Content-Length body up to 1 MiB, within 30 s), checked, and either refused with
 403 and a JSON ``message`` (what the docker SDK shows in its APIError) or sent on
 with ``Connection: close``; the engine's answer is streamed back until it closes.
-An upgraded exec or attach (``Upgrade: tcp``) is piped both ways until either side
-closes, so the worker's exec sockets work as on the engine's own socket.
+An exec start asking for ``Upgrade: tcp`` is piped both ways once the engine
+answers ``101`` (from then on the engine reads a raw stream, never another
+request), so the worker's exec sockets work as on the engine's own socket.
 
 The deployment label and the login image come from the same variables the worker
 reads (VF_DEPLOYMENT, else VF_KEY_PREFIX; VF_LOGIN_IMAGE), through its Settings.
@@ -23,6 +24,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import socketserver
 import sys
@@ -38,6 +40,7 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
 READ_TIMEOUT = 30.0
 CHUNK = 64 * 1024
+_EXEC_START = re.compile(r"^(?:/v[0-9.]+)?/exec/[A-Za-z0-9]+/start$")
 
 
 class Refused(Exception):
@@ -131,9 +134,13 @@ class Handler(socketserver.StreamRequestHandler):
             log.warning("refused %s %s: %s", method, target.partition("?")[0], reason)
             self.refuse(403, f"refused by the VaporForge socket proxy: {reason}")
             return
-        upgrade = any(n.lower() == "upgrade" for n, _ in headers)
-        kept = [(n, v) for n, v in headers if upgrade or n.lower() not in ("connection",
-                                                                          "keep-alive")]
+        # Only an exec start may become a raw stream (the engine's 101); on every
+        # other call the Upgrade asked for is dropped, so no second request can
+        # follow the first on the engine's connection unchecked.
+        upgrade = (method == "POST" and _EXEC_START.match(target.partition("?")[0]) is not None
+                   and any(n.lower() == "upgrade" for n, _ in headers))
+        hop = ("connection", "keep-alive", "upgrade")
+        kept = [(n, v) for n, v in headers if upgrade or n.lower() not in hop]
         if not upgrade:
             kept.append(("Connection", "close"))
         head = f"{method} {target} {version}\r\n" + "".join(f"{n}: {v}\r\n" for n, v in kept)
@@ -144,14 +151,37 @@ class Handler(socketserver.StreamRequestHandler):
             # An exec or container wait may stay silent for long: no timeout on answers.
             self.connection.settimeout(None)
             if upgrade:
-                pump = threading.Thread(target=_copy_reader, args=(self.rfile, engine),
-                                        daemon=True)
-                pump.start()
-            _copy(engine, self.connection)
+                self.relay_upgrade(engine)
+            else:
+                _copy(engine, self.connection)
         except OSError:
             pass
         finally:
             engine.close()
+
+    def relay_upgrade(self, engine: socket.socket) -> None:
+        """Pipe both ways once the engine answered 101 (it then parses no more
+        HTTP on this connection); any other answer is passed on, then closed."""
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = engine.recv(CHUNK)
+            if not chunk or len(answer) > MAX_HEAD:
+                self.connection.sendall(answer)
+                return
+            answer += chunk
+        status = answer.split(b" ", 2)[1] if answer.count(b" ") >= 2 else b""
+        self.connection.sendall(answer)
+        if status != b"101":
+            head, _, rest = answer.partition(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            left = int(length.group(1)) - len(rest) if length else 0
+            engine.settimeout(5)
+            while left > 0 and (chunk := engine.recv(min(CHUNK, left))):
+                self.connection.sendall(chunk)
+                left -= len(chunk)
+            return
+        threading.Thread(target=_copy_reader, args=(self.rfile, engine), daemon=True).start()
+        _copy(engine, self.connection)
 
     def refuse(self, status: int, message: str) -> None:
         body = json.dumps({"message": message}).encode()
