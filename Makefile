@@ -1,6 +1,8 @@
-.PHONY: test dev lint bench cli-drift
+.PHONY: test test-quick dev lint bench cli-drift
 test:  ## the README's test command
 	bash scripts/test.sh
+test-quick:  ## the in-process tests only (no Docker, real CLI, browser or stack): under a minute
+	bash scripts/test-quick.sh
 dev:   ## redis + worker + API on the local runtime; SIMULATOR=1: the CLI simulator
 	bash scripts/dev.sh $(if $(filter 1 yes true,$(SIMULATOR)),--simulator)
 lint:

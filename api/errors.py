@@ -11,6 +11,7 @@ from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ErrorSchema
+from vaporforge import defaults
 from vaporforge.errors import BrokerError, ErrorCode
 
 log = logging.getLogger("vaporforge.api")
@@ -44,8 +45,6 @@ HTTP_MESSAGES = {
     429: "Too many requests; try again later.",
     500: "Something went wrong on our side.",
 }
-STORE_RETRY_AFTER = 5
-"""Seconds a client is told to wait while Redis does not answer."""
 
 
 def error_response(status: int, code: ErrorCode, message: str,
@@ -108,4 +107,4 @@ def register(app: Flask) -> None:
         log.warning("Redis does not answer: %s", type(error).__name__)
         return error_response(503, ErrorCode.STORE_UNAVAILABLE,
                               "The session store is not reachable; try again shortly.",
-                              {"Retry-After": str(STORE_RETRY_AFTER)})
+                              {"Retry-After": str(defaults.STORE_RETRY_AFTER)})

@@ -12,19 +12,17 @@
 from __future__ import annotations
 
 import ipaddress
-import math
-import time
 from enum import StrEnum
 from typing import Any
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse
+from limits import parse
 from limits.storage import RedisStorage
 
 from vaporforge import connections
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.errors import RateLimited
 from vaporforge.settings import Settings
 from vaporforge.store import WindowCounter
 
@@ -36,14 +34,6 @@ class LimitKind(StrEnum):
     ACTION = "action"
     PROBE = "probe"
     METRICS = "metrics"
-
-
-class RateLimited(BrokerError):
-    code = ErrorCode.RATE_LIMITED
-
-    def __init__(self, item: RateLimitItem, reset_at: float) -> None:
-        super().__init__(f"Too many requests: at most {item}; try again later.")
-        self.headers = {"Retry-After": str(max(1, math.ceil(reset_at - time.time())))}
 
 
 def client_network() -> str:

@@ -5,7 +5,7 @@
 
 Figures: ``url`` (1, time to URL), ``handoff`` (2), ``poll`` (3), ``density``
 (4), ``burst`` (5); ``profile`` (py-spy on the poll path) runs only when named.
-Results: ``bench/results/<UTC timestamp>.json`` and ``latest.json``; the table
+Results: ``bench/results/latest.json`` (the only one kept; git keeps the history); the table
 goes to ``BENCHMARKS.md`` at the repository root.
 """
 
@@ -141,7 +141,6 @@ def main(argv: list[str]) -> int:
     results["notes"] = opts.notes
     RESULTS.mkdir(exist_ok=True)
     text = json.dumps(results, indent=2)
-    (RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(text)
     (RESULTS / "latest.json").write_text(text)
     report.write(results)
     print(f"wrote bench/results/latest.json and BENCHMARKS.md in {results['seconds']} s")

@@ -1,6 +1,6 @@
 """Shared parts of the benchmark suite: options, statistics, the machine, process
-memory, and starting real processes (redis-server, gunicorn, Celery) through
-``tests/harness.py``.
+memory, and the real processes (redis-server, gunicorn, Celery), started
+through the test kit (:mod:`tests.support`) as the tests start them.
 
 Everything listens on 127.0.0.1 only; nothing here reaches another host.
 """
@@ -14,39 +14,32 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-# The project itself is installed (editable); the test helpers the benchmarks
-# share (harness, simulator) live in tests/, which is no package.
-if str(ROOT / "tests") not in sys.path:
-    sys.path.insert(0, str(ROOT / "tests"))
+import redis
 
-import redis  # noqa: E402
-import requests  # noqa: E402
-from harness import (  # noqa: E402
+from tests.support.client import HttpClient
+from tests.support.processes import (
     BIN,
+    ROOT,
     SIMULATOR,
-    Stack,
     cli_processes,
     free_port,
     start_redis,
     wait_for,
 )
+from tests.support.stack import Stack, add_worker, http_ok, start_stack, stop_stack
+from vaporforge import lifecycle
+from vaporforge.keys import KeyKind, key_for
+from vaporforge.store import SessionStore
 
-from vaporforge import lifecycle  # noqa: E402
-from vaporforge.keys import KeyKind, key_for  # noqa: E402
-from vaporforge.store import SessionStore  # noqa: E402
-
-__all__ = ["SIMULATOR", "Stack", "cli_processes", "free_port", "wait_for"]
+__all__ = ["ROOT", "SIMULATOR", "HttpClient", "Stack", "cli_processes", "free_port", "wait_for"]
 
 CLI_VERSION = (ROOT / "CLAUDE_CODE_VERSION").read_text().strip()
 PINNED_CLI = Path.home() / ".cache" / "vaporforge-cli" / CLI_VERSION / "node_modules" / ".bin" \
@@ -129,43 +122,26 @@ class Lab:
     @contextlib.contextmanager
     def stack(self, name: str, db: int, login_command: str | None = None,
               concurrency: int = 16, env: dict[str, str] | None = None) -> Iterator[Stack]:
-        """gunicorn (``-w 2 --threads 4``, as tests/harness.py) and one Celery worker
-        on store database ``db`` (flushed; the broker uses db + 1). Started here
-        rather than with harness.start_stack so that a slow start on a busy
-        machine is waited out and never leaves a process behind."""
+        """The tests' stack (:func:`tests.support.start_stack`) on store database
+        ``db`` (flushed; the broker uses db + 1), with a minute to start on a busy
+        machine; every session is ended and every process stopped on exit."""
         store_url = self.redis_url.rsplit("/", 1)[0] + f"/{db}"
         for number in (db, db + 1):
             self.client(number).flushdb()
-        work_dir, log_dir = self.folder / name / "homes", self.folder / name / "logs"
-        work_dir.mkdir(parents=True, exist_ok=True)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        full_env = {**os.environ, "REDIS_URL": store_url, "VF_RUNTIME": "local",
-                    "VF_LOGIN_COMMAND": login_command or f"{sys.executable} {SIMULATOR}",
-                    "VF_WORK_DIR": str(work_dir), "PYTHONUNBUFFERED": "1",
-                    "PYTHONPATH": str(ROOT), "VF_CREATE_RATE": UNLIMITED,
-                    "VF_POLL_RATE": UNLIMITED, "VF_ACTION_RATE": UNLIMITED,
-                    "VF_PROBE_RATE": UNLIMITED, "VF_WORKER_CONCURRENCY": str(concurrency),
-                    "VF_LOG_FORMAT": "text",  # figure 1 splits runs by the log's stamps
-                    "VF_MAX_SESSIONS": "100000", **(env or {})}
-        stack = Stack(f"http://127.0.0.1:{port}", store_url, work_dir, log_dir, full_env)
+        stack = start_stack(
+            store_url, self.folder, name, login_command=login_command,
+            concurrency=concurrency, timeout=60,
+            extra_env={"VF_CREATE_RATE": UNLIMITED, "VF_POLL_RATE": UNLIMITED,
+                       "VF_ACTION_RATE": UNLIMITED, "VF_PROBE_RATE": UNLIMITED,
+                       "VF_WORKER_CONCURRENCY": str(concurrency),
+                       "VF_LOG_FORMAT": "text",  # figure 1 splits runs by the log's stamps
+                       "VF_MAX_SESSIONS": "100000", **(env or {})})
         try:
-            stack.procs.append(self.spawn(
-                [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                 "--threads", "4", "api:create_app()"], full_env, f"{name}/logs/api.log"))
-            stack.procs.append(self.spawn(
-                [str(BIN / "celery"), "-A", "worker", "worker", "--loglevel", "INFO",
-                 "--without-mingle", "--without-gossip", "--concurrency", str(concurrency),
-                 "--hostname", f"{name}@%h"], full_env, f"{name}/logs/worker.log"))
-            wait_for(lambda: _http_ok(stack.url("/healthz")), timeout=60, what="the API")
-            wait_for(lambda: "ready." in (log_dir / "worker.log").read_text(errors="replace"),
-                     timeout=60, what="the Celery worker")
             yield stack
         finally:
             with contextlib.suppress(Exception):
                 end_sessions(stack)
-            for proc in reversed(stack.procs):
-                self.stop(proc)
+            stop_stack(stack)
 
     def spawn(self, argv: list[str], env: dict[str, str], log: str) -> subprocess.Popen:
         """A process stopped (SIGTERM, then SIGKILL) when the lab closes, if not before."""
@@ -183,24 +159,16 @@ class Lab:
                            "--worker-class", worker_class,
                            "--log-level", "warning", app], env, log)
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _http_ok(base + "/healthz") or proc.poll() is not None,
+        wait_for(lambda: http_ok(base + "/healthz") or proc.poll() is not None,
                  what=f"gunicorn {app}")
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn {app} exited; see {self.folder / log}")
         return proc, base
 
     def worker(self, stack: Stack, name: str, concurrency: int) -> subprocess.Popen:
-        """One more Celery worker process for ``stack``."""
-        log = stack.log_dir / f"worker-{name}.log"
-        proc = self.spawn([str(BIN / "celery"), "-A", "worker", "worker", "--loglevel", "INFO",
-                           "--without-mingle", "--without-gossip", "--concurrency",
-                           str(concurrency), "--hostname", f"{name}@%h"],
-                          {**stack.env, "VF_WORKER_CONCURRENCY": str(concurrency)},
-                          str(log.relative_to(self.folder)))
-        wait_for(lambda: "ready." in log.read_text(errors="replace"), timeout=30,
-                 what="the extra Celery worker")
-        stack.procs.append(proc)
-        return proc
+        """One more Celery worker process for ``stack`` (stopped with it)."""
+        return add_worker(stack, name, concurrency,
+                          extra_env={"VF_WORKER_CONCURRENCY": str(concurrency)})
 
     def stop(self, proc: subprocess.Popen) -> None:
         if proc.poll() is None:
@@ -221,48 +189,7 @@ class Lab:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 # -- sessions ------------------------------------------------------------------------
-class Client:
-    """The API as a browser uses it, over one keep-alive connection."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.http = requests.Session()
-
-    def create(self, mode: str = "oauth") -> dict[str, Any]:
-        response = self.http.post(self.stack.url("/api/auth/sessions"), json={"mode": mode},
-                                  timeout=30)
-        if response.status_code != 202:
-            raise RuntimeError(f"create: {response.status_code} {response.text[:200]}")
-        return response.json()
-
-    def call(self, method: str, session: dict[str, Any], suffix: str = "",
-             **kwargs: Any) -> requests.Response:
-        return self.http.request(
-            method, self.stack.url(f"/api/auth/sessions/{session['session_id']}{suffix}"),
-            headers={"Authorization": f"Bearer {session['session_token']}"}, timeout=30,
-            **kwargs)
-
-    def wait_state(self, session: dict[str, Any], states: tuple[str, ...],
-                   timeout: float = 60.0, interval: float = 0.005) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            body = self.call("GET", session).json()
-            if body.get("state") in states:
-                return body
-            if body.get("state") in ("failed", "expired", "cancelled") or \
-                    time.monotonic() > deadline:
-                raise RuntimeError(f"never reached {states}: {body}")
-            time.sleep(interval)
-
-
 def states(client: redis.Redis, session_ids: list[str]) -> list[str | None]:
     """Each session's state read straight from the store (one round trip)."""
     with client.pipeline(transaction=False) as pipe:
@@ -284,14 +211,14 @@ def end_sessions(stack: Stack) -> None:
                      what="every login HOME to go")
 
 
-def create_many(client: Client, count: int, threads: int) -> list[str | None]:
+def create_many(client: HttpClient, count: int, threads: int) -> list[str | None]:
     """``count`` creations from ``threads`` threads, one keep-alive client each;
     a session id per creation, None where it was refused."""
     local = threading.local()
 
     def one(_: int) -> str | None:
         if not hasattr(local, "client"):
-            local.client = Client(client.stack)
+            local.client = HttpClient(client.stack)
         try:
             return local.client.create()["session_id"]
         except Exception:  # noqa: BLE001 - a refused creation is counted, not raised

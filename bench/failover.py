@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-# The test helpers the benchmark shares live in tests/, which is no package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from harness import start_stack, stop_stack
-from sentinel_group import LOGIN_COMMAND, failover_flow, start_sentinel_group
+from tests.support.sentinel_group import LOGIN_COMMAND, failover_flow, start_sentinel_group
+from tests.support.stack import start_stack, stop_stack
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import pexpect
 
 from bench.common import (
     SIMULATOR,
-    Client,
+    HttpClient,
     Lab,
     Options,
     create_many,
@@ -42,7 +42,7 @@ from worker.login import BASE_ENV
 DB = 14
 
 
-def burst(client: Client, store: Any, count: int) -> dict[str, Any]:
+def burst(client: HttpClient, store: Any, count: int) -> dict[str, Any]:
     started = time.perf_counter()
     made = create_many(client, count, threads=16)
     created = time.perf_counter() - started
@@ -113,7 +113,7 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
     print(f"  burst {count} bare simulators: all show a URL after {rows[0]['all_s']} s",
           flush=True)
     with lab.stack("burst", db=DB, concurrency=count + 4) as stack:
-        client = Client(stack)
+        client = HttpClient(stack)
         for workers in (1, 2):
             if workers == 2:
                 lab.worker(stack, "burst-second", count + 4)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Client, Lab, Options, create_many, states, summary, wait_for
+from bench.common import HttpClient, Lab, Options, create_many, states, summary, wait_for
 from vaporforge.keys import KeyKind, key_for
 
 DB = 10
@@ -76,13 +76,13 @@ def _cpu_share(pid: int, seconds: float) -> float:
     return round((_cpu_seconds(pid) - before) / (time.monotonic() - clock), 3)
 
 
-def _probe(client: Client, count: int) -> list[float]:
+def _probe(client: HttpClient, count: int) -> list[float]:
     timings = []
     for _ in range(count):
         homes = len(list(client.stack.work_dir.iterdir()))
         started = time.perf_counter()
         session = client.create()
-        client.wait_state(session, ("awaiting_code",), interval=0.005)
+        client.wait_state(session, "awaiting_code", interval=0.005)
         timings.append(time.perf_counter() - started)
         client.call("DELETE", session)
         wait_for(lambda h=homes: len(list(client.stack.work_dir.iterdir())) <= h, timeout=20,
@@ -90,7 +90,7 @@ def _probe(client: Client, count: int) -> list[float]:
     return timings
 
 
-def _fill(client: Client, count: int) -> tuple[list[str], int]:
+def _fill(client: HttpClient, count: int) -> tuple[list[str], int]:
     """Create ``count`` sessions from 8 threads; (their ids, refused creations)."""
     made = create_many(client, count, threads=8)
     return [sid for sid in made if sid], made.count(None)
@@ -102,10 +102,10 @@ def cli_memory(lab: Lab, opts: Options, count: int = 3) -> dict[str, Any]:
         return {"skipped": "no real CLI"}
     with lab.stack("density-real", db=DB + 2,
                    login_command=f"unshare --net -- {opts.real_cli}") as stack:
-        client = Client(stack)
+        client = HttpClient(stack)
         sessions = [client.create() for _ in range(count)]
         for session in sessions:
-            client.wait_state(session, ("awaiting_code",), interval=0.02)
+            client.wait_state(session, "awaiting_code", interval=0.02)
         time.sleep(1.0)
         total = tree_memory_kib(descendants(stack.procs[1].pid))
         for session in sessions:
@@ -121,7 +121,7 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     with lab.stack("density", db=DB, concurrency=levels[-1] + probes + 8) as stack:
         pid = stack.procs[1].pid
-        client = Client(stack)
+        client = HttpClient(stack)
         _probe(client, 2)  # warm-up: the worker's lazy imports and first threads
         time.sleep(1.0)
         base_mem, base_redis = memory_kib(pid), store.info("memory")["used_memory"]

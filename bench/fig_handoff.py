@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import SIMULATOR, Client, Lab, Options, summary, wait_for
+from bench.common import SIMULATOR, HttpClient, Lab, Options, summary, wait_for
 
 
 def _stamps(path: Path) -> list[float]:
@@ -30,9 +30,9 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
     handoff, post = [], []
     with lab.stack("handoff", db=8, login_command=f"{sys.executable} {SIMULATOR} --stamp-codes",
                    env={"VF_MAX_CODE_ATTEMPTS": "1000000"}) as stack:
-        client = Client(stack)
+        client = HttpClient(stack)
         session = client.create()
-        client.wait_state(session, ("awaiting_code",))
+        client.wait_state(session, "awaiting_code")
         (home,) = list(stack.work_dir.iterdir())
         receipt = home / "code-received"
         for i in range(codes + 1):  # the first one warms the path up
@@ -47,7 +47,7 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
             if i:
                 handoff.append(stamps[0] - started)
                 post.append(answered - started)
-            client.wait_state(session, ("awaiting_code",), interval=0.005)
+            client.wait_state(session, "awaiting_code", interval=0.005)
         client.call("DELETE", session)
     result = {"codes": codes, "handoff": summary(handoff), "post_round_trip": summary(post)}
     print(f"  handoff p50 {result['handoff']['p50_ms']} ms, p99 {result['handoff']['p99_ms']} ms"

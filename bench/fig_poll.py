@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from bench.common import Client, Lab, Options
+from bench.common import HttpClient, Lab, Options
 
 API_APP = "api:create_app()"
 BARE_APP = "bench.bare_app:create_app()"
@@ -117,9 +117,9 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
     db = 4
     rows: list[dict[str, Any]] = []
     with lab.stack("poll", db=db) as stack:
-        client = Client(stack)
+        client = HttpClient(stack)
         session = client.create()
-        client.wait_state(session, ("awaiting_code",))
+        client.wait_state(session, "awaiting_code")
         sid, header = session["session_id"], f"Authorization: Bearer {session['session_token']}"
         env = dict(stack.env)
         for cls, workers, threads in configs:

@@ -34,7 +34,7 @@ from typing import Any
 import docker
 import pexpect
 
-from bench.common import SIMULATOR, Client, Lab, Options, ratio, summary, wait_for
+from bench.common import SIMULATOR, HttpClient, Lab, Options, ratio, summary, wait_for
 from vaporforge import cli_output
 from vaporforge.states import LoginMode
 from worker.driver import LoginDriver
@@ -171,7 +171,7 @@ def _log_time(log: str, pattern: str) -> float | None:
     return None
 
 
-def broker_once(client: Client, setup: Setup, mode: LoginMode,
+def broker_once(client: HttpClient, setup: Setup, mode: LoginMode,
                 phases: dict[str, list[float]]) -> float:
     """One create → URL through the broker; ``phases`` gets its split from the
     worker's log (millisecond stamps): POST → task received, received → URL
@@ -180,7 +180,7 @@ def broker_once(client: Client, setup: Setup, mode: LoginMode,
     offset = log_path.stat().st_size
     started, wall = time.perf_counter(), time.time()
     session = client.create(mode.value)
-    client.wait_state(session, ("awaiting_code",), interval=0.005)
+    client.wait_state(session, "awaiting_code", interval=0.005)
     elapsed = time.perf_counter() - started
     seen = time.time()
     with open(log_path, errors="replace") as fh:
@@ -203,7 +203,7 @@ def broker_once(client: Client, setup: Setup, mode: LoginMode,
     return elapsed
 
 
-def warm_once(client: Client, setup: Setup, mode: LoginMode) -> float:
+def warm_once(client: HttpClient, setup: Setup, mode: LoginMode) -> float:
     """One create through the broker with a warm entry waiting: until the broker
     shows the URL (the POST's own answer, or the first poll that does)."""
     def offered() -> bool:
@@ -214,7 +214,7 @@ def warm_once(client: Client, setup: Setup, mode: LoginMode) -> float:
     started = time.perf_counter()
     session = client.create(mode.value)
     if session["state"] != "awaiting_code":  # no entry after all: the cold path
-        client.wait_state(session, ("awaiting_code",), interval=0.005)
+        client.wait_state(session, "awaiting_code", interval=0.005)
     elapsed = time.perf_counter() - started
     client.call("DELETE", session)
     return elapsed
@@ -236,7 +236,7 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
     for setup in setups(opts):
         with lab.stack(f"url-{setup.runtime}-{setup.cli}", db=6,
                        login_command=setup.login_command, env=setup.env) as stack:
-            client = Client(stack)
+            client = HttpClient(stack)
             for mode in setup.modes:
                 bare_once(setup, mode)  # warm-up: page cache, image layers, imports
                 phases: dict[str, list[float]] = {"queue": [], "cli": [], "seen": []}
@@ -272,7 +272,7 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
         with lab.stack(f"warm-{setup.runtime}-{setup.cli}", db=10,
                        login_command=setup.login_command,
                        env={**setup.env, "VF_WARM_POOL": pool}) as stack:
-            client = Client(stack)
+            client = HttpClient(stack)
             for row in (r for r in rows if r["setup"] == setup.name):
                 mode = LoginMode(row["mode"])
                 warm: list[float] = []

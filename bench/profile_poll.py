@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import Client, Lab, Options
+from bench.common import HttpClient, Lab, Options
 from bench.fig_poll import API_APP, parse_wrk
 
 FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -90,9 +90,9 @@ def run(lab: Lab, opts: Options) -> dict[str, Any]:
     py_spy = _py_spy()
     raws = {"wall": lab.folder / "wall.raw", "cpu": lab.folder / "cpu.raw"}
     with lab.stack("profile", db=4) as stack:
-        client = Client(stack)
+        client = HttpClient(stack)
         session = client.create()
-        client.wait_state(session, ("awaiting_code",))
+        client.wait_state(session, "awaiting_code")
         header = f"Authorization: Bearer {session['session_token']}"
         api_proc, api = lab.gunicorn(API_APP, dict(stack.env), 2, 1, "sync", "api-p.log")
         url = f"{api}/api/auth/sessions/{session['session_id']}"

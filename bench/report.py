@@ -270,7 +270,7 @@ def write(results: dict[str, Any]) -> None:
              "`$DOCKER_HOST` or `scripts/docker-engine.sh`'s); `--real-cli PATH` (default: the "
              "pinned CLI in `~/.cache/vaporforge-cli/`). Needs `wrk` and `redis-benchmark` "
              "(Debian `wrk`, `redis-tools`); `profile` needs py-spy. JSON: "
-             "`bench/results/<timestamp>.json`.", ""]
+             "`bench/results/latest.json`.", ""]
     carried = [f"figure `{k}` is from an earlier run ({v['from']})" for k, v in figs.items()
                if v.get("from")]
     notes = carried + results.get("notes", []) + [f"figure {k} failed: {v.strip().splitlines()[-1]}"

@@ -24,11 +24,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
-from bench.common import ROOT, Lab
+from bench.common import Lab
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

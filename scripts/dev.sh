@@ -5,7 +5,7 @@
 #   scripts/dev.sh               (make dev) the Claude Code CLI at the version in
 #                                CLAUDE_CODE_VERSION, installed once from the npm registry
 #                                into ${VF_CLI_CACHE:-~/.cache/vaporforge-cli}/<version>
-#   scripts/dev.sh --simulator   (make dev SIMULATOR=1) tests/cli_simulator.py instead: no
+#   scripts/dev.sh --simulator   (make dev SIMULATOR=1) tests/support/cli_simulator.py instead: no
 #                                Claude account needed; any code works, one containing
 #                                "fail" is refused
 #
@@ -29,7 +29,7 @@ apt_install redis-server:redis-server redis-cli:redis-tools
 ensure_venv "$VENV"
 if [[ -z ${VF_LOGIN_COMMAND:-} ]]; then
   if ((simulator)); then
-    VF_LOGIN_COMMAND="$VENV/bin/python $ROOT/tests/cli_simulator.py"
+    VF_LOGIN_COMMAND="$VENV/bin/python $ROOT/tests/support/cli_simulator.py"
   else
     VF_LOGIN_COMMAND=$(ensure_cli)
   fi

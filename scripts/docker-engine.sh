@@ -32,7 +32,7 @@
 #
 # Environment: VF_DOCKER_STATE, VF_BASE_IMAGE (default vaporforge/base:bookworm; any
 # Debian-like image already in the engine, e.g. node:22-bookworm-slim), VF_CLI_SIMULATOR
-# (default tests/cli_simulator.py), VF_DEBIAN_MIRROR (default: from /etc/apt/sources.list*),
+# (default tests/support/cli_simulator.py), VF_DEBIAN_MIRROR (default: from /etc/apt/sources.list*),
 # VF_BUILD_CA_FILE (CA bundle for npm and pip at build time; default $NODE_EXTRA_CA_CERTS
 # or npm's cafile for npm, used in the login image's install stage only; $PIP_CERT or
 # pip's cert for pip, kept in the python stand-in image for pip only).
@@ -47,7 +47,7 @@ OWN_HOST=unix://$SOCK
 BASE_TAG=vaporforge/base:bookworm
 BASE_IMAGE=${VF_BASE_IMAGE:-$BASE_TAG}
 BASE_TAR=$STATE/cache/debian-bookworm-minbase-slim.tar
-SIMULATOR=${VF_CLI_SIMULATOR:-$ROOT/tests/cli_simulator.py}
+SIMULATOR=${VF_CLI_SIMULATOR:-$ROOT/tests/support/cli_simulator.py}
 PYTHON_TAG=vaporforge/python:3.11-bookworm
 REDIS_TAG=vaporforge/redis:7-bookworm
 

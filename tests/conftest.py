@@ -3,35 +3,27 @@ the Flask test client on the same real Redis for HTTP behaviour that needs no
 worker.
 
 Every stack and every in-process test gets its own Redis databases
-(:class:`harness.Databases`). After every test: no CLI process and no login
+(:class:`tests.support.Databases`). After every test: no CLI process and no login
 HOME is left, and no key of a store database lacks a TTL.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from apiclient import ApiClient
-from harness import (
-    SIMULATOR,
-    Databases,
-    Stack,
-    cli_processes,
-    keys_without_ttl,
-    start_redis,
-    start_stack,
-    stop_stack,
-    wait_for,
-)
 
-__all__ = ["SIMULATOR", "cli_processes", "start_stack", "stop_stack", "wait_for"]
+from tests.support.checks import assert_every_key_expires, assert_nothing_left
+from tests.support.inprocess import ApiClient
+from tests.support.processes import Databases, keys_without_ttl, start_redis
+from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.tiers import mark_tiers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_tiers(items)  # the markers stack and browser, for make test-quick
 
 
 @pytest.fixture(scope="session")
@@ -91,21 +83,6 @@ def nothing_left_behind(request: pytest.FixtureRequest, work_root: Path) -> Iter
     yield
     if request.node.get_closest_marker("keeps_warm_entries"):
         return  # its module's fixture checks the same once its pool is stopped
-    homes = lambda: [p for p in work_root.glob("*/homes/*")]  # noqa: E731
-    try:
-        wait_for(lambda: not cli_processes(), timeout=20, what="every CLI process to end")
-        wait_for(lambda: not homes(), timeout=20, what="every login HOME to be removed")
-    except AssertionError as exc:
-        # Clear what this test left, so the leak is reported here and not again
-        # by every test after it.
-        for pid in cli_processes():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        left = homes()
-        for home in left:
-            shutil.rmtree(home, ignore_errors=True)
-        raise AssertionError(f"{exc}; left behind: {[p.name for p in left]}") from None
+    assert_nothing_left(work_root)
     if "databases" in request.fixturenames:  # the stacks' databases
-        for url in request.getfixturevalue("databases").held:
-            client = redis.Redis.from_url(url)
-            assert keys_without_ttl(client) == [], f"keys without TTL in {url}"
+        assert_every_key_expires(request.getfixturevalue("databases").held)

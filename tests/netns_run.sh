@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run a command in a private mount+network namespace in which the Anthropic sign-in
-# hosts resolve to 127.0.0.1 and tests/fake_oauth_server.py answers on 127.0.0.1:443.
+# hosts resolve to 127.0.0.1 and tests/support/fake_oauth/ answers on 127.0.0.1:443.
 #
 #   tests/netns_run.sh [--certdir DIR] [--log FILE] [--strict] [--hosts "h1 h2 ..."] [--] CMD [ARG...]
 #
@@ -82,7 +82,7 @@ mount --bind "$WORK/hosts" /etc/hosts
 mount --bind "$WORK/resolv.conf" "$(readlink -f /etc/resolv.conf)"
 
 # shellcheck disable=SC2086
-"$PYTHON" "$HERE/fake_oauth_server.py" --host 127.0.0.1 --port 443 --certdir "$CERTDIR" \
+PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m tests.support.fake_oauth --host 127.0.0.1 --port 443 --certdir "$CERTDIR" \
   --log "$LOG" --hosts "$HOSTS localhost" --quiet $STRICT > "$WORK/server.out" 2>&1 &
 SRV=$!
 cleanup() { kill "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; }
@@ -90,7 +90,7 @@ trap cleanup EXIT
 for _ in $(seq 1 200); do
   grep -q "listening" "$WORK/server.out" 2>/dev/null && break
   if ! kill -0 "$SRV" 2>/dev/null; then
-    echo "netns_run.sh: fake_oauth_server.py did not start:" >&2; cat "$WORK/server.out" >&2; exit 1
+    echo "netns_run.sh: the fake sign-in service did not start:" >&2; cat "$WORK/server.out" >&2; exit 1
   fi
   sleep 0.05
 done

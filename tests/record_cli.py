@@ -8,7 +8,7 @@ visible) and .run.json (version, width, what was typed, timings). Scenarios:
 
   auth_badpaste    auth login; pastes abc, a localhost URL, 123456, abc#def
   setup_badpaste   setup-token; pastes abc (Enter again if it asks), then abc#def
-  auth_success     auth login; plays the browser against tests/fake_oauth_server.py
+  auth_success     auth login; plays the browser against tests/support/fake_oauth/
   setup_success    setup-token; the same, so the token is printed at COLS columns
 
 Run it ONLY inside a namespace without internet: ``unshare --net -- …`` for the

@@ -2,7 +2,7 @@
 
 One stack per module (gunicorn, a Celery worker, the CLI simulator, with
 ``VF_REQUIRE_CLIENT_KEY=true``) and one browser; each test gets a fresh browser
-context (its own IndexedDB). tests/fake_oauth_server.py plays the sign-in
+context (its own IndexedDB). tests/support/fake_oauth/ plays the sign-in
 service for refreshes. Elements are found by the accessible names the page
 promises. Screenshots of each state at 1280 and 360 px go to
 ``.cache/screenshots/`` (or ``VF_SCREENSHOTS``).
@@ -20,7 +20,9 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from browser_kit import (
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.support.browser_kit import (
     DUMP_STORAGE,
     MODULE,
     Quiet,
@@ -36,19 +38,10 @@ from browser_kit import (
     start,
     stored,
 )
-from cli_simulator import FULL_CODE, tokens_for
-from fake_oauth_server import FakeOAuthServer, tokens_for_refresh
-from harness import (
-    ROOT,
-    Databases,
-    Stack,
-    cli_processes,
-    free_port,
-    start_stack,
-    stop_stack,
-    wait_for,
-)
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from tests.support.cli_simulator import FULL_CODE, tokens_for
+from tests.support.fake_oauth import FakeOAuthServer, tokens_for_refresh
+from tests.support.processes import ROOT, Databases, cli_processes, free_port, wait_for
+from tests.support.stack import Stack, start_stack, stop_stack
 
 CODE = "page-code-4f2a9d81#page-state-77c1"
 WIDTH = 1280

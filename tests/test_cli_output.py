@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_oauth_server import tokens_for_code
 
+from tests.support.fake_oauth import tokens_for_code
 from vaporforge import cli_output, cli_wording
 from vaporforge.cli_output import Failed, LoggedIn, Rejected, TokenPrinted
 from vaporforge.screen import Screen

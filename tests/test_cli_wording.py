@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-from real_clis import OLD_REFUSAL, PINNED_REFUSALS
 
+from tests.support.real_clis import OLD_REFUSAL, PINNED_REFUSALS
 from vaporforge import cli_output, cli_wording
 from vaporforge.cli_output import Failed, LoggedIn, Rejected
 from vaporforge.screen import Screen

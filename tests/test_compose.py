@@ -22,7 +22,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,15 +31,15 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from cli_simulator import tokens_for
-from conftest import wait_for
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from harness import free_port
 from joserfc import jwe
 from joserfc.jwk import ECKey
+
+from tests.support.cli_simulator import tokens_for
+from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -295,7 +294,6 @@ for call in (lambda: client.api.containers(all=True), lambda: client.api.images(
 
 def test_slow_header_clients_do_not_starve_the_api_behind_the_edge(composed):
     """16 connections dribbling their headers for 20 s; /healthz answers every probe."""
-    sys.path.insert(0, str(ROOT))
     from bench.slow_clients import SlowHeaders, probe
 
     with SlowHeaders(composed.api, 16, composed.ca).held() as slow:

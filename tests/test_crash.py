@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from conftest import cli_processes, start_stack, stop_stack, wait_for
-from harness import add_worker
+from tests.support.processes import cli_processes, wait_for
+from tests.support.stack import add_worker, start_stack, stop_stack
 
 
 def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_root):

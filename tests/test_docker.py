@@ -11,8 +11,10 @@ import time
 
 import docker
 import pytest
-from cli_simulator import tokens_for
-from conftest import start_stack, stop_stack, wait_for
+
+from tests.support.cli_simulator import tokens_for
+from tests.support.processes import wait_for
+from tests.support.stack import start_stack, stop_stack
 
 pytestmark = pytest.mark.docker
 

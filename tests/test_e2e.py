@@ -7,10 +7,9 @@ import time
 import pytest
 import redis
 import requests
-from cli_simulator import FULL_CODE, LOCALHOST, VERIFICATION, tokens_for
-from conftest import cli_processes, wait_for
-from harness import redis_dump
 
+from tests.support.cli_simulator import FULL_CODE, LOCALHOST, VERIFICATION, tokens_for
+from tests.support.processes import cli_processes, redis_dump, wait_for
 from vaporforge.cli_output import url_problem
 
 

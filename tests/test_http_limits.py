@@ -6,10 +6,10 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from apiclient import ApiClient
-from harness import free_port, start_redis
 
 from api.limits import PER_SESSION_ENDPOINTS
+from tests.support.inprocess import ApiClient
+from tests.support.processes import free_port, start_redis
 
 PROXY = {"VF_TRUSTED_PROXIES": 1}
 

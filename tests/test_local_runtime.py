@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from worker.runtimes.base import RuntimeFailure
+from vaporforge.errors import RuntimeFailure
 from worker.runtimes.local import LocalRuntime
 
 NOBODY = 65534

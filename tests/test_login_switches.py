@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from cli_simulator import tokens_for
-from conftest import SIMULATOR, cli_processes, wait_for
 
+from tests.support.cli_simulator import tokens_for
+from tests.support.processes import SIMULATOR, cli_processes, wait_for
 from vaporforge import lifecycle
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.keys import KeyKind

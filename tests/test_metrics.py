@@ -7,10 +7,11 @@ import json
 
 import pytest
 import requests
-from cli_simulator import tokens_for
-from conftest import start_stack, stop_stack, wait_for
-from harness import free_port
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.cli_simulator import tokens_for
+from tests.support.processes import free_port, wait_for
+from tests.support.stack import start_stack, stop_stack
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 import requests
-from harness import free_port
 from werkzeug.test import Client
 
+from tests.support.processes import free_port
 from vaporforge.access import may_read_operations, private_address
 from worker.metrics import WorkerMetrics, private_app
 

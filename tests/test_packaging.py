@@ -24,7 +24,7 @@ def test_dockerfile_default_matches_the_pin():
 
 
 def test_simulator_reports_the_pinned_version():
-    import cli_simulator
+    from tests.support import cli_simulator
     assert cli_simulator.VERSION == PIN
 
 

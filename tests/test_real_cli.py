@@ -15,9 +15,10 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import start_stack, stop_stack, wait_for
-from harness import cli_processes
-from real_clis import pinned_version, real_clis
+
+from tests.support.processes import cli_processes, wait_for
+from tests.support.real_clis import pinned_version, real_clis
+from tests.support.stack import start_stack, stop_stack
 
 CLIS = real_clis()
 pytestmark = pytest.mark.realcli

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from real_clis import real_clis
 
+from tests.support.real_clis import real_clis
 from vaporforge import cli_wording
 from vaporforge.cli_output import Failed, Rejected
 from vaporforge.states import LoginMode

@@ -1,11 +1,11 @@
 """The whole success path with the real CLIs, through the broker (local runtime).
 
-Every release in ``VF_REAL_CLI`` (see tests/real_clis.py) on the local runtime; the
+Every release in ``VF_REAL_CLI`` (see tests/support/real_clis.py) on the local runtime; the
 pinned one in login containers too.
 
 The CLI runs inside a private network+mount namespace (tests/netns_run.sh) that
 has only loopback, where the sign-in hosts resolve to 127.0.0.1 and
-tests/fake_oauth_server.py (``--strict``: it checks PKCE, redirect_uri,
+tests/support/fake_oauth/ (``--strict``: it checks PKCE, redirect_uri,
 client_id and code reuse) answers with a test CA the CLI trusts through
 NODE_EXTRA_CA_CERTS. The worker enters that namespace with ``nsenter`` for each
 CLI it spawns; the "browser" step (opening the published URL and reading the
@@ -23,9 +23,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import start_stack, stop_stack, wait_for
-from fake_oauth_server import tokens_for_code
-from real_clis import pinned_version, real_clis
+
+from tests.support.fake_oauth import tokens_for_code
+from tests.support.processes import wait_for
+from tests.support.real_clis import pinned_version, real_clis
+from tests.support.stack import start_stack, stop_stack
 
 CLIS = real_clis()
 pytestmark = pytest.mark.realcli
@@ -160,7 +162,8 @@ def docker_ok(databases, work_root, tmp_path_factory):
     sign-in hosts point at 127.0.0.1 inside them, where each test starts the fake
     server in that container's own network namespace."""
     import docker
-    from fake_oauth_server import make_certs
+
+    from tests.support.fake_oauth import make_certs
 
     folder = tmp_path_factory.mktemp("docker-signin")
     certs = make_certs(str(folder / "certs"), [*SIGN_IN_HOSTS, "localhost"])
@@ -192,7 +195,7 @@ def sign_in_container(stack, mode: str, account: str = "") -> tuple[dict, str]:
     pid = str(stack.engine.api.inspect_container(container["Id"])["State"]["Pid"])
     enter = ["nsenter", "--target", pid, "--net", "--"]
     server = subprocess.Popen(
-        [*enter, sys.executable, str(HERE / "fake_oauth_server.py"), "--host", "127.0.0.1",
+        [*enter, sys.executable, "-m", "tests.support.fake_oauth", "--host", "127.0.0.1",
          "--port", "443", "--certdir", str(Path(stack.certs["ca"]).parent), "--strict",
          "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

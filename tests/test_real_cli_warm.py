@@ -8,10 +8,11 @@ import os
 
 import pytest
 import requests
-from conftest import start_stack, stop_stack, wait_for
-from harness import cli_processes
-from real_clis import pinned_version, real_clis
 from test_real_cli import QUICK, assert_sign_in_url, login_containers
+
+from tests.support.processes import cli_processes, wait_for
+from tests.support.real_clis import pinned_version, real_clis
+from tests.support.stack import start_stack, stop_stack
 
 PINNED = [cli for cli in real_clis() if cli.version == pinned_version()]
 pytestmark = [pytest.mark.realcli, pytest.mark.keeps_warm_entries]

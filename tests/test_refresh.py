@@ -1,7 +1,7 @@
 """POST /api/auth/refresh: the CLI's refresh grant relayed to the sign-in service.
 
 The Flask app runs in-process against the real redis-server (rate limits) and
-tests/fake_oauth_server.py on plain loopback HTTP as the sign-in service. Every
+tests/support/fake_oauth/ on plain loopback HTTP as the sign-in service. Every
 token here starts with ``sk-ant-``; no log line may hold one, nor the redaction
 mark that would show one was masked.
 """
@@ -14,13 +14,19 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from fake_oauth_server import CLAUDE_AI_SCOPES, CLIENT_ID, FakeOAuthServer, tokens_for_refresh
 from flask.testing import FlaskClient
-from harness import free_port, redis_dump
 
 from api import create_app
-from vaporforge.refresh import UpstreamUnavailable, credentials_from
-from vaporforge.settings import ConfigError, Settings
+from tests.support.fake_oauth import (
+    CLAUDE_AI_SCOPES,
+    CLIENT_ID,
+    FakeOAuthServer,
+    tokens_for_refresh,
+)
+from tests.support.processes import free_port, redis_dump
+from vaporforge.errors import ConfigError, UpstreamUnavailable
+from vaporforge.refresh import credentials_from
+from vaporforge.settings import Settings
 
 SCOPE = "user:profile user:inference"
 

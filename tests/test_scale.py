@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import cli_processes, start_stack, stop_stack, wait_for
-from harness import SIMULATOR, add_worker
+
+from tests.support.processes import SIMULATOR, cli_processes, wait_for
+from tests.support.stack import add_worker, start_stack, stop_stack
 
 
 def capacity(stack) -> int:

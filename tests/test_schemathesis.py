@@ -17,11 +17,12 @@ import os
 
 import pytest
 import schemathesis
-from apiclient import ApiClient
-from fake_oauth_server import FakeOAuthServer
-from harness import Databases
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi import checks as openapi_checks
+
+from tests.support.fake_oauth import FakeOAuthServer
+from tests.support.inprocess import ApiClient
+from tests.support.processes import Databases
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import itertools
 import json
 
 import pytest
-from cli_simulator import tokens_for
-from harness import redis_dump
 from joserfc import jwe
 from joserfc.jwk import ECKey
 
+from tests.support.cli_simulator import tokens_for
+from tests.support.processes import redis_dump
 from vaporforge import lifecycle
 from vaporforge.store import WAKE
 

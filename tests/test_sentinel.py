@@ -9,19 +9,20 @@ from pathlib import Path
 
 import pytest
 import redis
-from apiclient import ApiClient
-from conftest import stop_stack
-from harness import keys_without_ttl, start_stack, wait_for
-from sentinel_group import (
+
+from tests.support.inprocess import ApiClient
+from tests.support.processes import keys_without_ttl, wait_for
+from tests.support.sentinel_group import (
     FAILOVER_BOUND,
     LOGIN_COMMAND,
     SentinelGroup,
     failover_flow,
     start_sentinel_group,
 )
-
+from tests.support.stack import start_stack, stop_stack
 from vaporforge import connections, defaults
-from vaporforge.settings import ConfigError, Settings
+from vaporforge.errors import ConfigError
+from vaporforge.settings import Settings
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from cli_simulator import tokens_for
-from conftest import cli_processes, start_stack, stop_stack, wait_for
+
+from tests.support.cli_simulator import tokens_for
+from tests.support.processes import cli_processes, wait_for
+from tests.support.stack import start_stack, stop_stack
 
 
 def clis_of(stack) -> set[int]:

@@ -7,8 +7,9 @@ import sys
 import time
 
 import requests
-from conftest import SIMULATOR, start_stack, stop_stack, wait_for
 
+from tests.support.processes import SIMULATOR, wait_for
+from tests.support.stack import start_stack, stop_stack
 from vaporforge.settings import Settings
 from vaporforge.states import LoginMode
 from vaporforge.store import SessionStore

@@ -10,8 +10,10 @@ from __future__ import annotations
 import sys
 
 import pytest
-from cli_simulator import FULL_CODE, tokens_for
-from conftest import SIMULATOR, start_stack, stop_stack
+
+from tests.support.cli_simulator import FULL_CODE, tokens_for
+from tests.support.processes import SIMULATOR
+from tests.support.stack import start_stack, stop_stack
 
 WRAP = 50
 

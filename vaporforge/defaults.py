@@ -62,3 +62,63 @@ BIND_TTL = 60
 
 WARM_MAX_AGE = 600
 """Seconds a warm CLI waits at its prompt before it is recycled (see BENCHMARKS.md)."""
+
+# Settings' own defaults (``vaporforge.settings.VARS`` shows each with its variable).
+REDIS_URL = "redis://127.0.0.1:6379/0"
+BROKER_URL = "redis://127.0.0.1:6379/1"
+"""From the environment, the broker's default is REDIS_URL's server with database + 1."""
+REDIS_SENTINEL_MASTER = "mymaster"
+RUNTIME = "local"
+METRICS_PORT = 0
+"""0: a worker serves no metrics port."""
+LOG_FORMAT = "json"
+LOGIN_IMAGE = "vaporforge/login:latest"
+DOCKER_NETWORK = "bridge"
+DOCKER_MEMORY = "512m"
+DOCKER_CPUS = 1.0
+DOCKER_PIDS = 128
+DOCKER_HOST = "unix:///var/run/docker.sock"
+"""The engine the Docker runtime talks to when DOCKER_HOST is not set."""
+REQUIRE_CLIENT_KEY = False
+CREATE_RATE = "10/minute"
+POLL_RATE = "240/minute"
+ACTION_RATE = "30/minute"
+PROBE_RATE = "60/minute"
+REFRESH_RATE = "30/minute"
+MAX_CODE_ATTEMPTS = 5
+MAX_SESSIONS = 1000
+TRUSTED_PROXIES = 0
+TOKEN_URL = "https://platform.claude.com/v1/oauth/token"
+"""Where the refresh relay sends the refresh grant."""
+REFRESH_TIMEOUT = 10.0
+"""Seconds the refresh relay waits on the sign-in service."""
+REFRESH_CONNECT_TIMEOUT = 5.0
+"""At most this much of REFRESH_TIMEOUT goes to connecting."""
+
+STORE_RETRY_AFTER = 5
+"""Seconds a client is told to wait (Retry-After) while Redis does not answer."""
+
+# The warm pool's pacing (worker/warm.py).
+WARM_WAIT_SLICE = 1.0
+"""Longest wait for a taker before a warm entry checks its age, CLI and the drain."""
+WARM_REFILL_EVERY = 0.2
+"""Seconds between the pool's checks for missing entries."""
+WARM_RETRY_AFTER = 5.0
+"""After an entry failed to start, its mode waits this long before the next try."""
+WARM_TAKEN_WAIT = 5.0
+"""Seconds a withdrawn entry waits for the id of the session that took it in the same instant."""
+WARM_EXPIRY_MARGIN = 60
+"""Seconds a warm entry's place outlives its longest possible use (age + session TTL)."""
+
+# Login containers (worker/runtimes/docker_runtime.py).
+DOCKER_HOME_SIZE = "32m"
+"""Size of the tmpfs that is the CLI's HOME in a login container."""
+DOCKER_UID = 10001
+"""User (and group) id the login container runs as."""
+DOCKER_START_GRACE = 10.0
+"""Seconds a fresh login container is safe from the reaper (its session may be newer
+than the live ids the reaper read)."""
+DOCKER_TIMEOUT = 60
+"""Seconds the docker SDK waits on one engine call."""
+DOCKER_PROBE_TTL = 120
+"""Seconds a worker's start-up ``--version`` container may live."""

@@ -6,10 +6,16 @@ One code means one thing. Core errors carry no HTTP status: the API maps codes
 to statuses in one table (``api.errors.STATUS``). Messages never contain
 secrets: callers pass fixed sentences or text already run through
 :func:`vaporforge.redact.redact`.
+
+Every :class:`BrokerError` subclass is declared here (the session's own
+``SessionNotFound`` and ``AtCapacity`` live with the lifecycle), so callers catch
+the base class or a specific class from this module.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from enum import StrEnum
 
 
@@ -84,3 +90,43 @@ class SessionEnded(BrokerError):
     CLI: there is nothing left to record, only the CLI to stop."""
 
     message = "The session ended while its CLI was busy."
+
+
+class ConfigError(BrokerError):
+    """A setting is invalid; the process does not start."""
+
+    code = ErrorCode.CONFIG_ERROR
+
+
+class InvalidClientKey(BrokerError):
+    code = ErrorCode.INVALID_CLIENT_KEY
+    message = "client_public_key must be a public EC P-256 key as a JWK."
+
+
+class RefreshRejected(BrokerError):
+    code = ErrorCode.REFRESH_REJECTED
+    message = ("The sign-in service refused this refresh token (it was used already, revoked "
+               "or expired). Sign in again.")
+
+
+class UpstreamUnavailable(BrokerError):
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
+    message = ("The sign-in service could not be reached or did not answer properly. "
+               "Try again in a moment.")
+
+
+class RateLimited(BrokerError):
+    """``limit`` (its text names the rate, e.g. ``30 per 1 minute``) is spent
+    until ``reset_at`` (epoch seconds): the answer says when to try again."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, limit: object, reset_at: float) -> None:
+        super().__init__(f"Too many requests: at most {limit}; try again later.")
+        self.headers = {"Retry-After": str(max(1, math.ceil(reset_at - time.time())))}
+
+
+class RuntimeFailure(BrokerError):
+    """A runtime could not start, spawn, read or stop."""
+
+    code = ErrorCode.RUNTIME_ERROR

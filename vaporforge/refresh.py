@@ -29,33 +29,20 @@ from urllib.parse import urlsplit
 
 import requests
 
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge import defaults
+from vaporforge.errors import RefreshRejected, UpstreamUnavailable
 
 log = logging.getLogger("vaporforge.refresh")
 
 CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 """The CLI's OAuth client id; refresh tokens are bound to it."""
 
-TOKEN_URL = "https://platform.claude.com/v1/oauth/token"
 DEFAULT_SCOPE = ("org:create_api_key user:profile user:inference user:sessions:claude_code "
                  "user:mcp_servers user:file_upload user:plugins user:privacy_consents:write "
                  "org:desktop_config")
 """What ``claude auth login`` asks for; sent when the caller names no scope."""
 
-CONNECT_TIMEOUT = 5.0
 USER_AGENT = "vaporforge-login-broker (refresh relay)"
-
-
-class RefreshRejected(BrokerError):
-    code = ErrorCode.REFRESH_REJECTED
-    message = ("The sign-in service refused this refresh token (it was used already, revoked "
-               "or expired). Sign in again.")
-
-
-class UpstreamUnavailable(BrokerError):
-    code = ErrorCode.UPSTREAM_UNAVAILABLE
-    message = ("The sign-in service could not be reached or did not answer properly. "
-               "Try again in a moment.")
 
 
 def _is_loopback(host: str) -> bool:
@@ -137,7 +124,7 @@ def relay_refresh(token_url: str, refresh_token: str, scope: str | None, timeout
     try:
         response = poster.post(
             token_url, json=body, allow_redirects=False,
-            timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
+            timeout=(min(defaults.REFRESH_CONNECT_TIMEOUT, timeout), timeout),
             headers={"Accept": "application/json", "User-Agent": USER_AGENT})
     except requests.RequestException as exc:
         # The exception's text may carry the URL, never the body; log only its kind.

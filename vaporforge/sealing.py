@@ -14,16 +14,11 @@ from typing import Any
 from joserfc import jwe
 from joserfc.jwk import ECKey
 
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.errors import InvalidClientKey
 
 ALGORITHM = "ECDH-ES"
 ENCRYPTION = "A256GCM"
 _ALLOWED_MEMBERS = {"kty", "crv", "x", "y", "kid", "use", "alg", "key_ops", "ext"}
-
-
-class InvalidClientKey(BrokerError):
-    code = ErrorCode.INVALID_CLIENT_KEY
-    message = "client_public_key must be a public EC P-256 key as a JWK."
 
 
 def public_jwk(candidate: Any) -> dict[str, str]:

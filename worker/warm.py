@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from functools import partial
 
+from vaporforge import defaults
 from vaporforge.errors import BrokerError
 from vaporforge.states import LoginMode
 from vaporforge.warm_store import WarmStore
@@ -30,12 +31,6 @@ from worker.login import LoginContext, serve_bound, session_ended, spawn_spec
 from worker.runtimes.base import LoginPlace
 
 log = logging.getLogger("vaporforge.warm")
-
-_WAIT_SLICE = 1.0
-"""Longest wait for a taker before the entry checks its age, CLI and the drain."""
-_REFILL_EVERY = 0.2
-_RETRY_AFTER = 5.0
-"""After an entry failed to start, its mode waits this long before the next try."""
 
 
 class WarmPool:
@@ -76,7 +71,7 @@ class WarmPool:
                 thread.join(max(deadline - time.monotonic(), 0))
 
     def _refill_forever(self) -> None:
-        while not self.ctx.shutting_down.wait(_REFILL_EVERY):
+        while not self.ctx.shutting_down.wait(defaults.WARM_REFILL_EVERY):
             try:
                 self._refill()
             except Exception:
@@ -105,7 +100,8 @@ class WarmPool:
         place: LoginPlace | None = None
         serving = False
         try:
-            expires_at = int(time.time()) + self.max_age + ctx.settings.session_ttl + 60
+            expires_at = (int(time.time()) + self.max_age + ctx.settings.session_ttl
+                          + defaults.WARM_EXPIRY_MARGIN)
             place = ctx.runtime.start(entry_id, expires_at)
             ended: list[Callable[[], bool]] = [ctx.shutting_down.is_set]
             driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, mode)), mode,
@@ -126,10 +122,10 @@ class WarmPool:
             serve_bound(ctx, record, driver, place)  # stops the place when the login ends
         except BrokerError as exc:
             log.warning("warm %s entry failed to start: %s", mode.value, exc.code.value)
-            self._retry_at[mode] = time.monotonic() + _RETRY_AFTER
+            self._retry_at[mode] = time.monotonic() + defaults.WARM_RETRY_AFTER
         except Exception:
             log.exception("warm %s entry crashed", mode.value)
-            self._retry_at[mode] = time.monotonic() + _RETRY_AFTER
+            self._retry_at[mode] = time.monotonic() + defaults.WARM_RETRY_AFTER
         finally:
             with self._lock:
                 self._entries.pop(entry_id, None)
@@ -155,7 +151,7 @@ class WarmPool:
         self.store.offer(entry_id, mode, url, self.ctx.heartbeats.owner, ttl)
         offered = time.monotonic()
         while True:
-            session_id = self.store.wait_bound(entry_id, _WAIT_SLICE)
+            session_id = self.store.wait_bound(entry_id, defaults.WARM_WAIT_SLICE)
             if session_id:
                 return session_id
             if (self.ctx.shutting_down.is_set() or not driver.alive()
@@ -163,5 +159,5 @@ class WarmPool:
                 if self.store.withdraw(entry_id, mode):
                     return None
                 # A session took it in the same instant: its id is on the way.
-                return self.store.wait_bound(entry_id, 5.0)
+                return self.store.wait_bound(entry_id, defaults.WARM_TAKEN_WAIT)
             self.store.renew(entry_id, mode, ttl)

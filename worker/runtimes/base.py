@@ -13,14 +13,6 @@ from typing import Protocol
 
 from pexpect.spawnbase import SpawnBase
 
-from vaporforge.errors import BrokerError, ErrorCode
-
-
-class RuntimeFailure(BrokerError):
-    """A runtime could not start, spawn, read or stop."""
-
-    code = ErrorCode.RUNTIME_ERROR
-
 
 @dataclass(frozen=True)
 class SpawnSpec:

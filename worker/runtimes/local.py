@@ -21,8 +21,8 @@ import time
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
-from vaporforge.errors import ErrorCode
-from worker.runtimes.base import RuntimeFailure, SpawnSpec
+from vaporforge.errors import ErrorCode, RuntimeFailure
+from worker.runtimes.base import SpawnSpec
 
 _PR_SET_PDEATHSIG = 1
 _HOME_PREFIX = "vf-"

@@ -71,5 +71,5 @@ def real_clis() -> list[RealCli]:
 
 def pinned_version() -> tuple[int, ...]:
     here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "..", "CLAUDE_CODE_VERSION")) as fh:
+    with open(os.path.join(here, "..", "..", "CLAUDE_CODE_VERSION")) as fh:
         return tuple(int(part) for part in fh.read().strip().split("."))

@@ -1,6 +1,7 @@
-"""The API in-process: Flask's test client on a real Redis, with the calls of
-:class:`harness.Stack`, and a stand-in for the worker's side of a session made
-of the very lifecycle functions the worker calls (no CLI involved)."""
+"""The API in-process: Flask's test client on a real Redis, with the same calls
+as :class:`tests.support.stack.Stack` (:class:`tests.support.client.ApiCalls`),
+and a stand-in for the worker's side of a session made of the very lifecycle
+functions the worker calls (no CLI involved)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from harness import broker_url_for
 from werkzeug.test import TestResponse
 
 from api import create_app
+from tests.support.client import ApiCalls
+from tests.support.processes import broker_url_for
 from vaporforge import lifecycle
 from vaporforge.settings import Settings
 from vaporforge.store import SessionStore
@@ -26,7 +28,7 @@ CLI_URL = ("https://claude.com/cai/oauth/authorize?code=true&client_id=9d1c250a-
 
 
 @dataclass
-class ApiClient:
+class ApiClient(ApiCalls):
     app: Flask
     client: FlaskClient
     store: SessionStore
@@ -46,24 +48,16 @@ class ApiClient:
     def with_settings(self, **overrides: Any) -> ApiClient:
         return ApiClient.build(self.settings.redis_url, **overrides)
 
-    def create(self, mode: str | None = "oauth", headers: dict | None = None,
-               **extra: Any) -> dict:
-        body = {} if mode is None else {"mode": mode}
-        body.update(extra)
-        response = self.client.post("/api/auth/sessions", json=body, headers=headers)
-        assert response.status_code == 202, response.get_data(as_text=True)
+    def _request(self, method: str, path: str, **kwargs: Any) -> TestResponse:
+        return self.client.open(path, method=method, **kwargs)
+
+    @staticmethod
+    def _json(response: Any) -> Any:
         return response.get_json()
 
-    def call(self, method: str, session: dict, suffix: str = "", **kwargs: Any) -> TestResponse:
-        headers = {"Authorization": f"Bearer {session['session_token']}"}
-        headers.update(kwargs.pop("headers", None) or {})
-        return self.client.open(f"/api/auth/sessions/{session['session_id']}{suffix}",
-                                method=method, headers=headers, **kwargs)
-
-    def status(self, session: dict) -> dict:
-        response = self.call("GET", session)
-        assert response.status_code == 200, response.get_data(as_text=True)
-        return response.get_json()
+    @staticmethod
+    def _text(response: Any) -> str:
+        return str(response.get_data(as_text=True))
 
     # -- the worker's side, through the same lifecycle functions ----------------------
     def take_and_publish(self, session: dict, owner: str = "test-worker") -> None:

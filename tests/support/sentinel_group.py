@@ -16,8 +16,10 @@ from pathlib import Path
 
 import redis
 import requests
-from harness import SIMULATOR, Stack, free_port, redis_server, start_redis, wait_for
 from redis.sentinel import Sentinel
+
+from tests.support.processes import SIMULATOR, free_port, redis_server, start_redis, wait_for
+from tests.support.stack import Stack
 
 PASSWORD = "sentinel-test-password"
 DOWN_AFTER_MS = 1000

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import redis
 from axe_playwright_python.sync_playwright import Axe
-from harness import ROOT, Stack, wait_for
 from playwright.sync_api import Locator, Page, expect
 
+from tests.support.processes import ROOT, wait_for
+from tests.support.stack import Stack
 from vaporforge.store import SessionRecord, SessionStore
 
 SHOTS = Path(os.environ.get("VF_SCREENSHOTS") or ROOT / ".cache" / "screenshots")
