@@ -16,6 +16,11 @@ Pure rules (no sockets): :func:`check` takes one parsed request and answers None
 
 Everything else (images, volumes, networks, the engine's own settings, other
 containers) is refused. Exec create may not be ``Privileged`` or run as root.
+
+Why not a ready-made one: neither Debian (bookworm) nor PyPI packages a Docker
+socket proxy; the well-known HAProxy-based ones filter by API section and method
+only, and no HAProxy or nginx configuration can read a create's JSON body for
+``Privileged``, ``Binds`` or ``CapAdd``, nor ask the engine whose container an id is.
 """
 
 from __future__ import annotations
