@@ -14,8 +14,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import errors, health, limits, metrics, refresh, sessions, web
 from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults, logs
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.store import SessionStore
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",

@@ -8,8 +8,8 @@ from celery import Celery
 from flask import current_app, request
 
 from vaporforge.access import may_read_operations
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.store import SessionStore
 
 EXTENSION = "vaporforge"
 

@@ -7,7 +7,8 @@ from flask_smorest import Blueprint
 
 from api.context import api_context, operator_request
 from api.schemas import ErrorSchema, HealthSchema, ReadySchema
-from vaporforge.warm_store import WarmStore
+from vaporforge.registry import Registry
+from vaporforge.session.warm import WarmStore
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
@@ -30,12 +31,13 @@ class Ready(MethodView):
         one), also the CLI version each runtime's workers reported and admission's
         view of the capacity; everyone else gets the status only."""
         store = api_context().store
-        store.ping()
+        registry = Registry.beside(store)
+        registry.ping()
         if not operator_request():
             return {"status": "ready"}
-        versions = store.cli_versions()
-        workers, capacity = store.worker_capacity()
-        live = store.count_live()
+        versions = registry.cli_versions()
+        workers, capacity = registry.worker_capacity()
+        live = registry.count_live()
         return {"status": "ready", "redis": "ok", "cli_versions": versions,
                 "workers": workers, "capacity": capacity, "live_sessions": live,
                 "warm": WarmStore(store).counts()}

@@ -4,14 +4,16 @@
   session look-ups: per client network (an IPv4 address, or the /64 an IPv6 client holds);
 - polls (GET, HEAD) and actions (code, claim, cancel): per session, counted
   only when the bearer token matches, and only for well-formed ids; the count
-  is stepped by the store in the same script that reads the session (one round
-  trip), on the limits library's own key and fixed-window rule;
+  is stepped in the same script that reads the session (one round trip), on
+  the project's own key and fixed-window rule (:func:`vaporforge.keys.rate_count_key`);
 - one counter step per request; on 429 the answer carries ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -19,12 +21,12 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
-from limits.storage import RedisStorage
 
 from vaporforge import connections
 from vaporforge.errors import RateLimited
+from vaporforge.keys import rate_count_key
+from vaporforge.session.record import WindowCounter
 from vaporforge.settings import Settings
-from vaporforge.store import WindowCounter
 
 EXTENSION = "vaporforge_limits"
 
@@ -54,6 +56,7 @@ class SessionLimits:
     def __init__(self, limiter: Limiter, settings: Settings) -> None:
         self.limiter = limiter
         self.prefix = f"{settings.key_prefix}:limit"
+        self.key_prefix = settings.key_prefix
         self.items = {LimitKind.POLL: parse(settings.poll_rate),
                       LimitKind.ACTION: parse(settings.action_rate),
                       LimitKind.PROBE: parse(settings.probe_rate),
@@ -64,20 +67,19 @@ class SessionLimits:
             self.refuse(kind, identity)
 
     def counter(self, kind: LimitKind, identity: str) -> WindowCounter:
-        """The limits library's own counter for ``kind``/``identity``, for the
-        store to step within its session read (one round trip per poll)."""
-        item = self.items[kind]
-        storage = self.limiter.limiter.storage
-        if not isinstance(storage, RedisStorage):  # the store's script steps it in Redis
-            raise TypeError("per-session limits need the Redis storage")
-        return WindowCounter(storage.prefixed_key(item.key_for(self.prefix, kind.value, identity)),
-                             item.get_expiry())
+        """The per-session counter for ``kind``/``identity``, for the session
+        read to step (one round trip per poll): its window is the limit's."""
+        return WindowCounter(rate_count_key(self.key_prefix, kind.value, identity),
+                             self.items[kind].get_expiry())
 
-    def check(self, kind: LimitKind, identity: str, hits: int) -> None:
-        """Refuse once the counter stepped by :meth:`counter` is past the limit
-        (the limits library's fixed-window rule)."""
-        if hits > self.items[kind].amount:
-            self.refuse(kind, identity)
+    def check(self, kind: LimitKind, counter: WindowCounter, hits: int,
+              window_left: Callable[[WindowCounter], int]) -> None:
+        """Refuse once the counter is past the limit (fixed window: the count
+        stepped by the read exceeds the limit's amount); Retry-After is what is
+        left of the counter's window."""
+        item = self.items[kind]
+        if hits > item.amount:
+            raise RateLimited(item, time.time() + max(1, window_left(counter)))
 
     def refuse(self, kind: LimitKind, identity: str) -> None:
         item = self.items[kind]
@@ -119,8 +121,10 @@ def session_counter(kind: LimitKind, session_id: str) -> WindowCounter:
     return current_app.extensions[EXTENSION].counter(kind, session_id)
 
 
-def check_session(kind: LimitKind, session_id: str, hits: int) -> None:
-    current_app.extensions[EXTENSION].check(kind, session_id, hits)
+def check_session(kind: LimitKind, counter: WindowCounter, hits: int,
+                  window_left: Callable[[WindowCounter], int]) -> None:
+    """Refuse (429 with Retry-After) once ``hits`` on ``counter`` pass the limit."""
+    current_app.extensions[EXTENSION].check(kind, counter, hits, window_left)
 
 
 def hit_metrics() -> None:

@@ -1,6 +1,6 @@
 """/metrics: Prometheus text, computed from Redis at each scrape.
 
-Every number comes from the store (the counters the lifecycle steps keep, the
+Every number comes from Redis (the counters the session steps keep, the
 live sessions, the workers' registrations), so any number of API processes
 answer the same. Per-worker series (time to URL, time to ready, reaper actions)
 are on each worker's own ``VF_METRICS_PORT``.
@@ -21,9 +21,10 @@ from prometheus_client.registry import Collector
 
 from api.context import api_context, operator_request
 from api.limits import hit_metrics
-from vaporforge.states import SessionState
-from vaporforge.store import SessionStore
-from vaporforge.warm_store import WarmStore
+from vaporforge.registry import Registry
+from vaporforge.session.states import SessionState
+from vaporforge.session.store import SessionStore
+from vaporforge.session.warm import WarmStore
 
 blp = Blueprint("metrics", __name__)
 
@@ -31,9 +32,10 @@ blp = Blueprint("metrics", __name__)
 class StoreCollector(Collector):
     def __init__(self, store: SessionStore) -> None:
         self.store = store
+        self.registry = Registry.beside(store)
 
     def collect(self) -> Iterator[Metric]:
-        counters = self.store.counters()
+        counters = self.registry.counters()
         created = CounterMetricFamily("vaporforge_sessions_created",
                                       "Sessions admitted and created.")
         created.add_metric([], counters.get("created", 0))
@@ -54,11 +56,11 @@ class StoreCollector(Collector):
                 ended.add_metric([state, code], value)
         live = GaugeMetricFamily("vaporforge_sessions_live", "Live sessions by state.",
                                  labels=["state"])
-        found = self.store.live_states()
+        found = self.registry.live_states()
         for state in SessionState:
             if not state.terminal:
                 live.add_metric([state.value], found.get(state.value, 0))
-        workers, capacity = self.store.worker_capacity()
+        workers, capacity = self.registry.worker_capacity()
         in_use = sum(found.values())
         worker_gauge = GaugeMetricFamily("vaporforge_workers",
                                          "Worker processes advertising capacity.")

@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from vaporforge import defaults
 from vaporforge.defaults import MAX_CODE_BYTES
-from vaporforge.states import LoginMode, SessionState
+from vaporforge.session.states import LoginMode, SessionState
 
 _MODES = [m.value for m in LoginMode]
 _STATES = [s.value for s in SessionState]

@@ -1,6 +1,6 @@
 """/api/auth/sessions: create a login, poll it, paste the code, claim, cancel.
 
-Routes only: every rule that moves a session is in :mod:`vaporforge.lifecycle`.
+Routes only: every rule that moves a session is in :mod:`vaporforge.session.lifecycle`.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ from api.schemas import (
     SessionStatusSchema,
     SubmitCodeSchema,
 )
-from vaporforge import defaults, lifecycle
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge import defaults
+from vaporforge.errors import BrokerError, ErrorCode, QueueUnreachable, SessionNotFound
 from vaporforge.sealing import public_jwk
-from vaporforge.states import Event, LoginMode, SessionState
-from vaporforge.store import SessionRecord
+from vaporforge.session import lifecycle
+from vaporforge.session.record import SessionRecord
+from vaporforge.session.states import LoginMode
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/auth/sessions",
                 description="One Claude login per session")
@@ -76,24 +77,23 @@ def authorized_session(session_id: str, kind: LimitKind) -> SessionRecord:
     match = _BEARER.match(request.headers.get("Authorization", ""))
     store = api_context().store
     snapshot, presented = None, ""
+    counter = session_counter(kind, session_id)
     if match and _SESSION_ID.match(session_id):
         presented = token_hash(match.group(1))
-        snapshot = store.read(session_id, count=session_counter(kind, session_id),
-                              token_hash=presented)
+        snapshot = lifecycle.observe(store, session_id, count=counter, token_hash=presented)
     if snapshot is None or not hmac.compare_digest(presented, snapshot.record.token_hash):
         refuse_probe()
-        raise lifecycle.SessionNotFound()
-    check_session(kind, session_id, snapshot.hits)
+        raise SessionNotFound()
+    check_session(kind, counter, snapshot.hits, store.window_left)
     return lifecycle.settle(store, snapshot)
 
 
 def status_body(record: SessionRecord) -> dict[str, Any]:
     error = ({"code": record.error_code, "message": record.error_message}
              if record.error_code else None)
-    showing_url = record.state in (SessionState.AWAITING_CODE, SessionState.VERIFYING)
     return {"session_id": record.session_id, "state": record.state.value,
             "mode": record.mode.value,
-            "oauth_url": record.oauth_url if showing_url and record.oauth_url else None,
+            "oauth_url": record.oauth_url if record.state.shows_url and record.oauth_url else None,
             "error": error, "expires_at": _iso(record.expires_at),
             "poll_after_ms": defaults.POLL_AFTER_MS}
 
@@ -133,24 +133,22 @@ class Sessions(MethodView):
             raise BrokerError("This broker only hands out sealed credentials: send "
                               "client_public_key (an EC P-256 public JWK).",
                               code=ErrorCode.CLIENT_KEY_REQUIRED)
-        session_id, token = lifecycle.new_session_id(), secrets.token_urlsafe(32)
-        now = store.now()
-        record = SessionRecord(
-            session_id=session_id, mode=LoginMode(args.get("mode", LoginMode.OAUTH.value)),
-            state=SessionState.STARTING, token_hash=token_hash(token), created_at=now,
-            expires_at=now + settings.session_ttl, updated_at=now, client_key=client_key,
-            start_by=now + settings.start_timeout)
-        record = lifecycle.create(store, record, settings.max_sessions, warm=True,
-                                  heartbeat_ttl=settings.heartbeat_ttl)
-        if record.state is SessionState.STARTING:  # no warm entry: a worker starts the CLI
+        token = secrets.token_urlsafe(32)
+        record = lifecycle.create(
+            store, mode=LoginMode(args.get("mode", LoginMode.OAUTH.value)),
+            token_hash=token_hash(token), client_key=client_key,
+            session_ttl=settings.session_ttl, start_timeout=settings.start_timeout,
+            max_sessions=settings.max_sessions, warm=True, heartbeat_ttl=settings.heartbeat_ttl)
+        session_id = record.session_id
+
+        def send(sid: str) -> None:
             try:
-                ctx.tasks.send_task(defaults.RUN_LOGIN_TASK, args=[session_id],
+                ctx.tasks.send_task(defaults.RUN_LOGIN_TASK, args=[sid],
                                     queue=defaults.LOGIN_QUEUE, expires=settings.start_timeout)
             except OperationalError:
-                lifecycle.end(store, session_id, Event.FAILED, ErrorCode.UNAVAILABLE,
-                              "The task queue is not reachable.")
-                raise BrokerError("The login queue is not reachable; try again shortly.",
-                                  code=ErrorCode.UNAVAILABLE) from None
+                raise QueueUnreachable() from None
+
+        lifecycle.start(store, record, send)
         body = {"session_id": session_id, "session_token": token, "state": record.state.value,
                 "mode": record.mode.value, "oauth_url": record.oauth_url or None,
                 "expires_at": _iso(record.expires_at), "poll_after_ms": defaults.POLL_AFTER_MS}
@@ -191,10 +189,10 @@ class Code(MethodView):
         """Hand the code the user pasted to the CLI that waits for it."""
         authorized_session(session_id, LimitKind.ACTION)
         ctx = api_context()
-        lifecycle.submit_code(ctx.store, session_id, args["code"].strip(),
-                              max_attempts=ctx.settings.max_code_attempts,
-                              code_ttl=ctx.settings.exchange_timeout)
-        return {"state": SessionState.VERIFYING.value}
+        state = lifecycle.submit_code(ctx.store, session_id, args["code"].strip(),
+                                      max_attempts=ctx.settings.max_code_attempts,
+                                      code_ttl=ctx.settings.exchange_timeout)
+        return {"state": state.value}
 
 
 @blp.route("/<session_id>/credentials")

@@ -35,9 +35,9 @@ from tests.support.processes import (
     wait_for,
 )
 from tests.support.stack import Stack, add_worker, http_ok, start_stack, stop_stack
-from vaporforge import lifecycle
 from vaporforge.keys import KeyKind, key_for
-from vaporforge.store import SessionStore
+from vaporforge.session import lifecycle
+from vaporforge.session.store import SessionStore
 
 __all__ = ["ROOT", "SIMULATOR", "HttpClient", "Stack", "cli_processes", "free_port", "wait_for"]
 

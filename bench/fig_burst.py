@@ -36,7 +36,7 @@ from bench.common import (
 )
 from vaporforge import cli_output
 from vaporforge.keys import KeyKind, key_for
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 from worker.login import BASE_ENV
 
 DB = 14

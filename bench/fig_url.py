@@ -36,7 +36,7 @@ import pexpect
 
 from bench.common import SIMULATOR, HttpClient, Lab, Options, ratio, summary, wait_for
 from vaporforge import cli_output
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 from worker.driver import LoginDriver
 from worker.login import BASE_ENV
 from worker.runtimes.base import SpawnSpec

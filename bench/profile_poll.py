@@ -33,7 +33,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "authorized_session (token hash, read, limit, settle)": ("authorized_session (api/",),
     "SessionStore.read (one script: record, heartbeat, payload, limit step)": (
         "SessionStore.read (",),
-    "lifecycle.settle (no move on a healthy session)": ("settle (vaporforge/lifecycle",),
+    "lifecycle.settle (no move on a healthy session)": ("settle (vaporforge/session/moves",),
     "serialisation (JSON)": ("marshmallow/", "flask/json/", "json/encoder"),
     "status_body": ("status_body (",),
     "redis-py, every command (send + wait + parse)": ("redis/",),

@@ -15,7 +15,7 @@ from tests.support.fake_oauth import tokens_for_code
 from vaporforge import cli_output, cli_wording
 from vaporforge.cli_output import Failed, LoggedIn, Rejected, TokenPrinted
 from vaporforge.screen import Screen
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 

@@ -18,7 +18,7 @@ from tests.support.real_clis import OLD_REFUSAL, PINNED_REFUSALS
 from vaporforge import cli_output, cli_wording
 from vaporforge.cli_output import Failed, LoggedIn, Rejected
 from vaporforge.screen import Screen
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 PINNED = PINNED_REFUSALS

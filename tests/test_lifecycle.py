@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
-from vaporforge import lifecycle
-from vaporforge.errors import BrokerError, ErrorCode, SessionEnded
+from vaporforge.errors import BrokerError, ErrorCode, QueueUnreachable, SessionEnded
 from vaporforge.keys import KeyKind
-from vaporforge.states import Event, LoginMode, SessionState
-from vaporforge.store import WAKE, SessionRecord, SessionStore, Snapshot
+from vaporforge.session import lifecycle
+from vaporforge.session.record import SessionRecord, Snapshot
+from vaporforge.session.states import Event, LoginMode, SessionState
+from vaporforge.session.store import WAKE, SessionStore
 
 S = SessionState
 PAYLOAD = '{"mode": "oauth", "credentials": {}}'
@@ -25,16 +26,18 @@ def in_state(store: SessionStore, state: SessionState, sid: str = "s" * 22,
              ttl: int = 60, owner: str | None = "w") -> str:
     """A session put straight into ``state`` (with a payload when ``ready``)."""
     now = store.now()
-    assert store.create(SessionRecord(sid, LoginMode.OAUTH, S.STARTING, "h" * 64, now,
-                                      now + ttl), 100)
+    record = SessionRecord(sid, LoginMode.OAUTH, S.STARTING, "h" * 64, now, now + ttl)
+    assert store.create(record=record, max_sessions=100).created
     if owner:
-        assert store.take(sid, owner, 30)
+        assert store.take(session_id=sid, expect=S.STARTING, to=S.STARTING, owner=owner,
+                          heartbeat_ttl=30).taken
     if state is not S.STARTING:
         payload = PAYLOAD if state in (S.READY, S.CLAIMED) else ""
-        store.move(sid, S.STARTING, S.READY if state is S.CLAIMED else state,
-                   payload=payload, payload_ttl=60)
+        store.move(session_id=sid, expect=S.STARTING,
+                   to=S.READY if state is S.CLAIMED else state, payload=payload,
+                   payload_ttl=60)
     if state is S.CLAIMED:
-        assert store.claim(sid) == PAYLOAD
+        assert store.claim(session_id=sid, expect=S.READY, to=S.CLAIMED).payload == PAYLOAD
     return sid
 
 
@@ -93,21 +96,21 @@ def test_the_code_after_the_cap_fails_the_session_and_wakes_its_worker(store):
 @pytest.mark.parametrize("state", list(S))
 def test_reject_code_and_succeed_apply_only_while_verifying(store, state):
     sid = in_state(store, state, owner=None)
-    had_payload = store.read(sid).payload_present
+    had_payload = store.read(session_id=sid).payload_present
     for step in (lambda: lifecycle.reject_code(store, sid, "Invalid code."),
                  lambda: lifecycle.succeed(store, sid, PAYLOAD, 30)):
         if state is not S.VERIFYING:
             with pytest.raises(SessionEnded):
                 step()
-            snapshot = store.read(sid)
+            snapshot = store.read(session_id=sid)
             assert snapshot.record.state is state
             assert snapshot.payload_present is had_payload  # never stored by a refused step
     if state is S.VERIFYING:
         lifecycle.reject_code(store, sid, "Invalid code.")
         assert store.get(sid).error_code == "invalid_code"
-        store.move(sid, S.AWAITING_CODE, S.VERIFYING)
+        store.move(session_id=sid, expect=S.AWAITING_CODE, to=S.VERIFYING)
         lifecycle.succeed(store, sid, PAYLOAD, 30)
-        snapshot = store.read(sid)
+        snapshot = store.read(session_id=sid)
         assert snapshot.record.state is S.READY and snapshot.payload_present
         assert snapshot.record.error_code == ""
 
@@ -128,7 +131,7 @@ def test_finish_ends_only_live_sessions(store, state, after):
 def test_cancel(store, state, after, woken):
     sid = in_state(store, state)
     lifecycle.cancel(store, sid)
-    snapshot = store.read(sid)
+    snapshot = store.read(session_id=sid)
     assert snapshot.record.state is after
     assert not snapshot.payload_present or after is S.READY
     assert (store.wait_code(sid, 0.05) == WAKE) is woken
@@ -148,20 +151,20 @@ def test_settle(store, state, ttl, beating, after, code):
     sid = in_state(store, state, ttl=ttl)
     if not beating:
         store.drop_heartbeat(sid)
-    record = lifecycle.settle(store, store.read(sid))
+    record = lifecycle.settle(store, store.read(session_id=sid))
     assert (record.state, record.error_code) == (after, code)
 
 
 def test_settle_a_ready_session_whose_payload_lapsed(store, store_client):
     sid = in_state(store, S.READY)
     store_client.delete(store.key(KeyKind.PAYLOAD, sid))
-    record = lifecycle.settle(store, store.read(sid))
+    record = lifecycle.settle(store, store.read(session_id=sid))
     assert (record.state, record.error_code) == (S.EXPIRED, "credentials_expired")
 
 
 def test_a_session_nobody_took_is_not_lost(store):
     sid = in_state(store, S.STARTING, owner=None)
-    assert lifecycle.settle(store, store.read(sid)).state is S.STARTING
+    assert lifecycle.settle(store, store.read(session_id=sid)).state is S.STARTING
 
 
 @pytest.mark.parametrize(("state", "code"), [
@@ -189,7 +192,7 @@ def test_a_poll_that_saw_verifying_before_the_worker_finished_keeps_the_credenti
     to `ready` and drops its heartbeat; the poll then sees no heartbeat. The
     stale view must not end the session or drop the payload."""
     sid = in_state(store, S.VERIFYING)
-    seen = store.read(sid)
+    seen = store.read(session_id=sid)
     assert seen.record.state is S.VERIFYING and seen.heartbeat_alive
     lifecycle.succeed(store, sid, PAYLOAD, 30)  # the worker, between the poll's reads
     store.drop_heartbeat(sid)
@@ -220,7 +223,8 @@ def test_taking_a_vanished_session_leaves_no_key(store, store_client):
     restart, an eviction) is not recreated as a hash without a TTL."""
     sid = in_state(store, S.STARTING, owner=None)
     store_client.delete(store.key(KeyKind.SESSION, sid))
-    assert not store.take(sid, "w", 5)
+    assert not store.take(session_id=sid, expect=S.STARTING, to=S.STARTING, owner="w",
+                          heartbeat_ttl=5).taken
     assert lifecycle.take(store, sid, "w", 5) is None
     assert [key for key in store_client.scan_iter() if store_client.ttl(key) == -1] == []
     assert not store_client.exists(store.key(KeyKind.SESSION, sid))
@@ -234,8 +238,47 @@ def test_take_ends_a_session_found_past_its_expiry(store):
 
 def test_admission_refuses_beyond_capacity_in_one_step(store):
     in_state(store, S.STARTING, "a" * 22)
-    record = SessionRecord("b" * 22, LoginMode.OAUTH, S.STARTING, "h", store.now(),
-                           store.now() + 60)
+    new = {"session_id": "b" * 22, "mode": LoginMode.OAUTH, "token_hash": "h",
+           "session_ttl": 60, "start_timeout": 0}
     with pytest.raises(lifecycle.AtCapacity):
-        lifecycle.create(store, record, 1)
-    lifecycle.create(store, record, 2)
+        lifecycle.create(store, **new, max_sessions=1)
+    lifecycle.create(store, **new, max_sessions=2)
+
+
+def test_start_sends_the_task_once_and_a_queue_it_cannot_reach_fails_the_session(store):
+    sent: list[str] = []
+    record = lifecycle.create(store, mode=LoginMode.OAUTH, token_hash="h", session_ttl=60,
+                              start_timeout=30, max_sessions=5)
+    assert record.start_by == record.created_at + 30 and record.state is S.STARTING
+    lifecycle.start(store, record, sent.append)
+    assert sent == [record.session_id]
+
+    def unreachable(sid: str) -> None:
+        raise QueueUnreachable()
+
+    other = lifecycle.create(store, mode=LoginMode.OAUTH, token_hash="h", session_ttl=60,
+                             start_timeout=30, max_sessions=5)
+    with pytest.raises(QueueUnreachable):
+        lifecycle.start(store, other, unreachable)
+    ended = store.get(other.session_id)
+    assert (ended.state, ended.error_code) == (S.FAILED, "unavailable")
+
+
+def test_start_sends_nothing_for_a_session_bound_to_a_warm_entry(store):
+    record = dataclasses.replace(lifecycle.create(
+        store, mode=LoginMode.OAUTH, token_hash="h", session_ttl=60, start_timeout=30,
+        max_sessions=5), state=S.AWAITING_CODE)
+    lifecycle.start(store, record, lambda sid: pytest.fail("sent a task"))
+
+
+@pytest.mark.parametrize(("now", "shutting_down", "expected"), [
+    (100, False, None),
+    (150, False, (Event.EXPIRED, ErrorCode.EXPIRED)),       # past the session's expiry
+    (130, False, (Event.FAILED, ErrorCode.TIMEOUT)),        # past the wait for a code
+    (100, True, (Event.FAILED, ErrorCode.WORKER_SHUTDOWN)),  # the worker drains
+    (150, True, (Event.EXPIRED, ErrorCode.EXPIRED)),
+])
+def test_when_the_waiting_worker_stops(now, shutting_down, expected):
+    record = SessionRecord("s" * 22, LoginMode.OAUTH, S.AWAITING_CODE, "h", 0, 150)
+    ending = lifecycle.wait_ending(record, now=now, wait_until=130, shutting_down=shutting_down)
+    assert (ending[:2] if ending else None) == expected

@@ -18,12 +18,13 @@ import redis
 
 from tests.support.cli_simulator import tokens_for
 from tests.support.processes import SIMULATOR, cli_processes, wait_for
-from vaporforge import lifecycle
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.keys import KeyKind
+from vaporforge.session import lifecycle
+from vaporforge.session.record import SessionRecord
+from vaporforge.session.states import LoginMode, SessionState
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.states import LoginMode, SessionState
-from vaporforge.store import SessionRecord, SessionStore
 from worker.heartbeat import Heartbeats
 from worker.login import LoginContext, run_login
 from worker.runtimes.local import LocalRuntime
@@ -52,7 +53,8 @@ def make_ctx(store_client, work_root: Path):
 def new_session(ctx: LoginContext, mode: LoginMode = LoginMode.OAUTH, ttl: int = 60) -> str:
     now = ctx.store.now()
     sid = hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:22]
-    ctx.store.create(SessionRecord(sid, mode, SessionState.STARTING, "hash", now, now + ttl), 100)
+    record = SessionRecord(sid, mode, SessionState.STARTING, "hash", now, now + ttl)
+    ctx.store.create(record=record, max_sessions=100)
     return sid
 
 
@@ -66,6 +68,11 @@ def state_of(ctx: LoginContext, sid: str) -> SessionRecord:
     record = ctx.store.get(sid)
     assert record is not None
     return record
+
+
+def claim(ctx: LoginContext, sid: str) -> str | None:
+    return ctx.store.claim(session_id=sid, expect=SessionState.READY,
+                           to=SessionState.CLAIMED).payload
 
 
 def submit(ctx: LoginContext, sid: str, code: str) -> None:
@@ -168,7 +175,7 @@ def test_setup_token_keystrokes_arrive_whole(make_ctx, code):
     submit(ctx, sid, code)
     thread.join(15)
     assert state_of(ctx, sid).state is SessionState.READY
-    payload = ctx.store.claim(sid)
+    payload = claim(ctx, sid)
     assert payload is not None and tokens_for(code)["access"] in payload
 
 
@@ -193,7 +200,7 @@ def test_cancel_while_verifying_keeps_no_payload(make_ctx):
     thread.join(1.2)  # the CLI would answer after 1.5 s; cancel must not wait for it
     assert not thread.is_alive()
     assert state_of(ctx, sid).state is SessionState.CANCELLED
-    assert not ctx.store.read(sid).payload_present
+    assert not ctx.store.read(session_id=sid).payload_present
 
 
 def test_cancel_while_starting_ends_the_cli_at_once(make_ctx):
@@ -216,7 +223,7 @@ def test_a_tui_box_drawn_otherwise_is_ready_once_the_screen_is_quiet(make_ctx):
     submit(ctx, sid, code)
     thread.join(15)
     assert state_of(ctx, sid).state is SessionState.READY
-    assert tokens_for(code)["access"] in (ctx.store.claim(sid) or "")
+    assert tokens_for(code)["access"] in (claim(ctx, sid) or "")
 
 
 class FailingCodeDrop(SessionStore):
@@ -261,7 +268,8 @@ def test_unclaimed_credentials_lapse(make_ctx):
     submit(ctx, sid, "quick-code#state")
     thread.join(10)
     assert state_of(ctx, sid).state is SessionState.READY
-    wait_for(lambda: not ctx.store.read(sid).payload_present, what="the payload to lapse")
+    wait_for(lambda: not ctx.store.read(session_id=sid).payload_present,
+             what="the payload to lapse")
     with pytest.raises(BrokerError) as refused:
         lifecycle.claim(ctx.store, sid)
     assert refused.value.code is ErrorCode.EXPIRED

@@ -16,7 +16,7 @@ import pytest
 from tests.support.real_clis import real_clis
 from vaporforge import cli_wording
 from vaporforge.cli_output import Failed, Rejected
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 from worker.driver import LoginDriver
 from worker.runtimes.base import SpawnSpec
 from worker.runtimes.local import LocalRuntime

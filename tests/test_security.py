@@ -11,8 +11,9 @@ from joserfc.jwk import ECKey
 
 from tests.support.cli_simulator import tokens_for
 from tests.support.processes import redis_dump
-from vaporforge import lifecycle
-from vaporforge.store import WAKE
+from vaporforge.registry import Registry
+from vaporforge.session import lifecycle
+from vaporforge.session.store import WAKE
 
 ORIGIN = "https://app.example.com"
 _addresses = (f"203.0.113.{n}" for n in itertools.count(1))
@@ -199,7 +200,8 @@ def test_beyond_max_sessions_is_503_with_retry_after(api):
 
 
 def test_beyond_the_workers_capacity_is_503(api):
-    api.store.register_worker("worker-a", 2, 30)  # as a running worker advertises itself
+    # as a running worker advertises itself
+    Registry.beside(api.store).register_worker("worker-a", 2, 30)
     assert api.client.get("/readyz").get_json()["capacity"] == 2
     for _ in range(2):
         api.create("oauth")

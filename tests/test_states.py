@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from vaporforge.states import (
+from vaporforge.session.states import (
     TRANSITIONS,
     Event,
     InvalidTransition,
@@ -18,6 +18,8 @@ from vaporforge.states import (
 S, E = SessionState, Event
 
 ALLOWED = [
+    (S.STARTING, E.TAKEN, S.STARTING),
+    (S.STARTING, E.BOUND, S.AWAITING_CODE),
     (S.STARTING, E.URL_PUBLISHED, S.AWAITING_CODE),
     (S.AWAITING_CODE, E.CODE_SUBMITTED, S.VERIFYING),
     (S.VERIFYING, E.CODE_REJECTED, S.AWAITING_CODE),
@@ -82,3 +84,8 @@ def test_implied_events(state, now, owned, beat, payload, expected):
     got = implied_event(state, now=now, expires_at=150, owned=owned, heartbeat_alive=beat,
                         payload_present=payload, start_by=110)
     assert (got[:2] if got else None) == expected
+
+
+@pytest.mark.parametrize("state", list(S))
+def test_the_url_shows_only_while_the_cli_waits_for_a_code(state):
+    assert state.shows_url is (state in (S.AWAITING_CODE, S.VERIFYING))

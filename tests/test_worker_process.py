@@ -10,10 +10,11 @@ import requests
 
 from tests.support.processes import SIMULATOR, wait_for
 from tests.support.stack import start_stack, stop_stack
+from vaporforge.registry import Registry
+from vaporforge.session.states import LoginMode
+from vaporforge.session.store import SessionStore
+from vaporforge.session.warm import WarmStore
 from vaporforge.settings import Settings
-from vaporforge.states import LoginMode
-from vaporforge.store import SessionStore
-from vaporforge.warm_store import WarmStore
 from worker.process import WorkerProcess
 from worker.runtimes.local import LocalRuntime
 
@@ -51,10 +52,11 @@ def test_start_up_errors_are_retried_and_the_threads_run(redis_db, tmp_path):
     process.start()
     try:
         store = SessionStore(process.context().store.redis)
-        wait_for(lambda: store.cli_versions().get("local", "").startswith("2.1."),
+        wait_for(lambda: Registry.beside(store).cli_versions().get("local", "").startswith("2.1."),
                  timeout=10, what="the version probe to be retried")
         wait_for(lambda: made[0].failures == {"version": 0, "reap": 0}, what="a second sweep")
-        assert store.worker_capacity() == (1, 5)  # the heartbeat thread advertises the pool
+        # the heartbeat thread advertises the pool
+        assert Registry.beside(store).worker_capacity() == (1, 5)
     finally:
         process.close()
 

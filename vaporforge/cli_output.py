@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from vaporforge.cli_wording import ANY, Wording
 from vaporforge.screen import Screen
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 ALLOWED_HOSTS = frozenset({"claude.ai", "claude.com", "platform.claude.com"})
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"})

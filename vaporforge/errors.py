@@ -18,6 +18,8 @@ import math
 import time
 from enum import StrEnum
 
+from vaporforge import defaults
+
 
 class ErrorCode(StrEnum):
     # Requests the API refuses.
@@ -130,3 +132,22 @@ class RuntimeFailure(BrokerError):
     """A runtime could not start, spawn, read or stop."""
 
     code = ErrorCode.RUNTIME_ERROR
+
+
+class SessionNotFound(BrokerError):
+    code = ErrorCode.NOT_FOUND
+    message = "No such session, or the session token does not match."
+
+
+class AtCapacity(BrokerError):
+    code = ErrorCode.AT_CAPACITY
+    message = "The broker is running as many logins as it can; try again shortly."
+    headers = {"Retry-After": str(defaults.AT_CAPACITY_RETRY_AFTER)}
+
+
+class QueueUnreachable(BrokerError):
+    """The task queue refused the login's task; the API raises it for the
+    lifecycle, which ends the session ``unavailable``."""
+
+    code = ErrorCode.UNAVAILABLE
+    message = "The login queue is not reachable; try again shortly."

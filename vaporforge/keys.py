@@ -20,6 +20,7 @@ class KeyKind(StrEnum):
     WARM = "warm"            # sorted set per mode: warm entry ids by when they were offered
     WARM_ENTRY = "warm_entry"  # hash per warm entry: its CLI's URL, owner worker, mode
     BIND = "bind"            # list per warm entry: the session id that took it
+    RATE_COUNT = "limit"     # string per session and request kind: its fixed-window count
 
 
 GLOBAL_KINDS = frozenset({KeyKind.LIVE, KeyKind.WORKERS, KeyKind.METRICS})
@@ -31,4 +32,17 @@ def key_for(prefix: str, kind: KeyKind, session_id: str = "") -> str:
         return f"{prefix}:{kind.value}"
     if not session_id:
         raise ValueError(f"{kind.value} keys need an id")
+    if kind is KeyKind.RATE_COUNT:  # in the ``limit`` namespace Flask-Limiter's keys share
+        return f"{prefix}:{kind.value}/{session_id}"
     return f"{prefix}:{kind.value}:{session_id}"
+
+
+def rate_count_key(prefix: str, request_kind: str, session_id: str) -> str:
+    """The per-session request counter: ``<prefix>:limit/<kind>/<session id>``.
+
+    Its rule is a fixed window that starts at the first counted request: the
+    read step increments it and, on the first increment, sets its TTL to the
+    window; the request is refused while the count exceeds the limit, and
+    ``Retry-After`` is the key's remaining TTL (see ``session/lua/read.lua``).
+    """
+    return key_for(prefix, KeyKind.RATE_COUNT, f"{request_kind}/{session_id}")

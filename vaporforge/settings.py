@@ -33,7 +33,7 @@ from typing import Any
 from vaporforge import defaults
 from vaporforge import settings_parse as p
 from vaporforge.errors import ConfigError
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 __all__ = ["VARS", "ConfigError", "Settings", "Var", "markdown_table"]
 

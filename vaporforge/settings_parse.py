@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from vaporforge.errors import ConfigError
 from vaporforge.refresh import token_url_allowed
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 Parse = Callable[[str, str], Any]
 Number = TypeVar("Number", int, float)

@@ -21,7 +21,7 @@ from vaporforge.cli_wording import Wording, for_version
 from vaporforge.errors import ErrorCode, LoginFailed, SessionEnded
 from vaporforge.redact import redact
 from vaporforge.screen import Screen
-from vaporforge.states import LoginMode
+from vaporforge.session.states import LoginMode
 
 _READ_SIZE = 65536
 _READ_SLICE = 0.2

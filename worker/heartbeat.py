@@ -11,7 +11,8 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from vaporforge.store import SessionStore
+from vaporforge.registry import Registry
+from vaporforge.session.store import SessionStore
 
 log = logging.getLogger("vaporforge.heartbeat")
 
@@ -19,6 +20,7 @@ log = logging.getLogger("vaporforge.heartbeat")
 class Heartbeats:
     def __init__(self, store: SessionStore, owner: str, ttl: int, capacity: int = 0) -> None:
         self.store = store
+        self.registry = Registry.beside(store)
         self.owner = owner
         self.ttl = ttl
         self.capacity = capacity
@@ -63,13 +65,13 @@ class Heartbeats:
         of the sessions held go on until :meth:`close`."""
         self._withdrawn.set()
         with contextlib.suppress(Exception):  # it lapses by itself
-            self.store.unregister_worker(self.owner)
+            self.registry.unregister_worker(self.owner)
 
     def _run(self) -> None:
         while True:
             if self.capacity and not self._withdrawn.is_set():
                 try:
-                    self.store.register_worker(self.owner, self.capacity, self.ttl)
+                    self.registry.register_worker(self.owner, self.capacity, self.ttl)
                 except Exception:  # noqa: BLE001 - Redis blips; the next beat retries
                     log.warning("worker registration failed")
             if self._stop.wait(max(self.ttl / 3, 0.5)):
@@ -87,4 +89,4 @@ class Heartbeats:
         if self.capacity:
             # A failure is harmless: the registration lapses by itself.
             with contextlib.suppress(Exception):
-                self.store.unregister_worker(self.owner)
+                self.registry.unregister_worker(self.owner)

@@ -15,14 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vaporforge import defaults, lifecycle, logs
+from vaporforge import defaults, logs
 from vaporforge.cli_output import Failed, Rejected, TokenPrinted
 from vaporforge.errors import BrokerError, ErrorCode, LoginFailed, SessionEnded
 from vaporforge.redact import redact
 from vaporforge.sealing import seal
+from vaporforge.session import lifecycle
+from vaporforge.session.record import SessionRecord
+from vaporforge.session.states import LoginMode, SessionState
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.states import Event, LoginMode, SessionState
-from vaporforge.store import WAKE, SessionRecord, SessionStore
 from worker.driver import Exited, LoginDriver
 from worker.heartbeat import Heartbeats
 from worker.metrics import WorkerMetrics
@@ -41,9 +43,6 @@ BASE_ENV = {
     "DISABLE_TELEMETRY": "1",
     "DISABLE_AUTOUPDATER": "1",
 }
-
-
-_SHUTDOWN = "The worker running this login was stopped; start again."
 
 
 @dataclass
@@ -84,7 +83,7 @@ def _run(ctx: LoginContext, session_id: str) -> SessionState | None:
     record = lifecycle.take(ctx.store, session_id, ctx.heartbeats.owner,
                             ctx.settings.heartbeat_ttl)
     if record is None:
-        current = ctx.store.get(session_id)
+        current = lifecycle.current(ctx.store, session_id)
         log.info("session %s not startable (%s)", session_id,
                  current.state.value if current else "gone")
         return current.state if current else None
@@ -107,7 +106,7 @@ def _drive(ctx: LoginContext, record: SessionRecord) -> SessionState | None:
         driver = LoginDriver(place.spawn(spawn_spec(ctx.settings, record.mode)), record.mode,
                              extra_hosts=ctx.settings.extra_sign_in_hosts,
                              cli_version=ctx.cli_version,
-                             ended=lambda: session_ended(store, session_id) or (
+                             ended=lambda: lifecycle.ended(store, session_id) or (
                                  starting[0] and ctx.shutting_down.is_set()))
         taken = time.monotonic()
         url = driver.read_url(ctx.settings.url_timeout)
@@ -140,17 +139,14 @@ def _guarded(ctx: LoginContext, session_id: str, places: list[LoginPlace],
     try:
         return step()
     except SessionEnded:
-        if ctx.shutting_down.is_set():
-            return _fail(store, session_id, ErrorCode.WORKER_SHUTDOWN, _SHUTDOWN)
-        current = store.get(session_id)  # ended elsewhere: that ending stands
-        return current.state if current else None
+        return lifecycle.when_ended(store, session_id, shutting_down=ctx.shutting_down.is_set())
     except BrokerError as exc:  # LoginFailed, RuntimeFailure: the code says why
         log.warning("session %s failed: %s", session_id, exc.code.value)
-        return _fail(store, session_id, exc.code, exc.message)
+        return lifecycle.fail(store, session_id, exc.code, exc.message)
     except Exception:
         log.exception("session %s crashed", session_id)
-        return _fail(store, session_id, ErrorCode.INTERNAL_ERROR,
-                     "The login failed because of an error on our side.")
+        return lifecycle.fail(store, session_id, ErrorCode.INTERNAL_ERROR,
+                              "The login failed because of an error on our side.")
     finally:
         # The CLI goes first: it may hold credentials, and Redis may be failing.
         for place in places:
@@ -171,38 +167,34 @@ def _await_codes(ctx: LoginContext, record: SessionRecord, driver: LoginDriver,
     wait_until = min(time.time() + settings.code_wait_timeout, record.expires_at)
     while True:
         now = time.time()
-        if now >= record.expires_at:
-            return lifecycle.finish(store, sid, Event.EXPIRED, ErrorCode.EXPIRED,
-                                    "The login session expired.")
-        if now >= wait_until:
-            return _fail(store, sid, ErrorCode.TIMEOUT, "No code was pasted in time.")
-        if ctx.shutting_down.is_set():
-            return _fail(store, sid, ErrorCode.WORKER_SHUTDOWN, _SHUTDOWN)
+        ending = lifecycle.wait_ending(record, now=now, wait_until=wait_until,
+                                       shutting_down=ctx.shutting_down.is_set())
+        if ending is not None:
+            return lifecycle.finish(store, sid, *ending)
         if not driver.alive():
             raise driver.exited_error()
-        item = store.wait_code(sid, min(defaults.CODE_POLL_INTERVAL, max(wait_until - now, 0.1)))
-        current = store.get(sid)
-        if current is None or current.state.terminal:
-            return current.state if current else None
-        if item is None or item == WAKE:
-            continue
-        if current.state is not SessionState.VERIFYING:
-            continue  # a stale code for an attempt already answered
+        turn = lifecycle.next_code(store, sid, min(defaults.CODE_POLL_INTERVAL,
+                                                   max(wait_until - now, 0.1)))
+        if turn.done:
+            return turn.state
+        if turn.code is None:
+            continue  # woken, or a stale code for an attempt already answered
         received = time.monotonic()
-        answer = driver.submit(item, settings.exchange_timeout)
+        answer = driver.submit(turn.code, settings.exchange_timeout)
         if isinstance(answer, Rejected):
             lifecycle.reject_code(store, sid, redact(answer.sentence))
             continue
         if isinstance(answer, Failed):
-            return _fail(store, sid, ErrorCode.EXCHANGE_FAILED, redact(answer.line))
+            return lifecycle.fail(store, sid, ErrorCode.EXCHANGE_FAILED, redact(answer.line))
         if not isinstance(answer, TokenPrinted | Exited):  # the driver waits out LoggedIn
             raise LoginFailed(ErrorCode.EXCHANGE_FAILED, "The CLI gave no result.")
         # Stored with the move to `ready` in one step; if the session ended
         # meanwhile (cancel, expiry), nothing is stored.
-        lifecycle.succeed(store, sid, _payload(record, answer, place), settings.credentials_ttl)
+        state = lifecycle.succeed(store, sid, _payload(record, answer, place),
+                                  settings.credentials_ttl)
         ctx.metrics.time_to_ready.observe(time.monotonic() - received)
         log.info("session %s ready", sid)
-        return SessionState.READY
+        return state
 
 
 def _payload(record: SessionRecord, answer: TokenPrinted | Exited, place: LoginPlace) -> str:
@@ -246,12 +238,3 @@ def _read_json(place: LoginPlace, path: str) -> dict[str, Any] | None:
         raise LoginFailed(ErrorCode.EXCHANGE_FAILED, "The CLI wrote credentials we cannot read.")
     return value
 
-
-def session_ended(store: SessionStore, sid: str) -> bool:
-    """The session has ended (or is gone): its CLI has nothing left to do."""
-    record = store.get(sid)
-    return record is None or record.state.terminal
-
-
-def _fail(store: SessionStore, sid: str, code: ErrorCode, message: str) -> SessionState | None:
-    return lifecycle.finish(store, sid, Event.FAILED, code, message)

@@ -17,8 +17,9 @@ from functools import partial
 
 from vaporforge import connections
 from vaporforge.errors import BrokerError
+from vaporforge.registry import Registry
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.store import SessionStore
 from worker import reaper
 from worker.heartbeat import Heartbeats
 from worker.login import LoginContext
@@ -119,7 +120,7 @@ class WorkerProcess:
             log.info("login CLI on %s runtime: %s", ctx.runtime.name, version)
             if version != "unavailable":
                 self._version = ctx.cli_version = version
-        ctx.store.report_cli_version(ctx.runtime.name, version)
+        Registry.beside(ctx.store).report_cli_version(ctx.runtime.name, version)
         reaper.sweep(ctx.store, ctx.runtime, self.metrics,
                      keep=self.warm.local_ids() if self.warm else set())
 

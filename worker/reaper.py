@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from vaporforge import lifecycle
-from vaporforge.store import SessionStore
-from vaporforge.warm_store import WarmStore
+from vaporforge.session import lifecycle
+from vaporforge.session.store import SessionStore
+from vaporforge.session.warm import WarmStore
 from worker.metrics import WorkerMetrics
 from worker.runtimes.base import Runtime
 
@@ -18,15 +18,7 @@ def sweep(store: SessionStore, runtime: Runtime, metrics: WorkerMetrics | None =
     """Settle every live session (expiry, lost workers), then end the runtime
     places that belong to no live session, no offered warm entry and nothing
     in ``keep`` (this worker's entries still starting); returns how many ended."""
-    settled = 0
-    for session_id in store.live_session_ids():
-        snapshot = store.read(session_id)
-        try:
-            if snapshot is None:
-                raise lifecycle.SessionNotFound()
-            settled += lifecycle.settle(store, snapshot).state is not snapshot.record.state
-        except lifecycle.SessionNotFound:
-            store.forget_live(session_id)
+    settled = lifecycle.sweep(store)
     alive = store.live_place_ids() | WarmStore(store).place_ids() | (keep or set())
     ended = runtime.reap(alive)
     if ended:

@@ -24,10 +24,11 @@ from functools import partial
 
 from vaporforge import defaults
 from vaporforge.errors import BrokerError
-from vaporforge.states import LoginMode
-from vaporforge.warm_store import WarmStore
+from vaporforge.session import lifecycle
+from vaporforge.session.states import LoginMode
+from vaporforge.session.warm import WarmStore
 from worker.driver import LoginDriver
-from worker.login import LoginContext, serve_bound, session_ended, spawn_spec
+from worker.login import LoginContext, serve_bound, spawn_spec
 from worker.runtimes.base import LoginPlace
 
 log = logging.getLogger("vaporforge.warm")
@@ -114,10 +115,10 @@ class WarmPool:
                 return
             with self._lock:
                 self._entries.pop(entry_id, None)
-            record = ctx.store.get(session_id)
+            record = lifecycle.current(ctx.store, session_id)
             if record is None:
                 return
-            ended[0] = partial(session_ended, ctx.store, session_id)
+            ended[0] = partial(lifecycle.ended, ctx.store, session_id)
             serving = True
             serve_bound(ctx, record, driver, place)  # stops the place when the login ends
         except BrokerError as exc:
@@ -132,7 +133,7 @@ class WarmPool:
             try:
                 if place is not None and not serving:
                     with contextlib.suppress(Exception):
-                        self.store.withdraw(entry_id, mode)
+                        lifecycle.withdraw_entry(self.store, entry_id, mode)
                     try:
                         place.stop()
                     except BrokerError as exc:  # the reaper removes it later
@@ -154,9 +155,10 @@ class WarmPool:
             session_id = self.store.wait_bound(entry_id, defaults.WARM_WAIT_SLICE)
             if session_id:
                 return session_id
-            if (self.ctx.shutting_down.is_set() or not driver.alive()
-                    or time.monotonic() - offered >= self.max_age):
-                if self.store.withdraw(entry_id, mode):
+            if lifecycle.withdraw_due(age=time.monotonic() - offered, max_age=self.max_age,
+                                      shutting_down=self.ctx.shutting_down.is_set(),
+                                      cli_alive=driver.alive()):
+                if lifecycle.withdraw_entry(self.store, entry_id, mode):
                     return None
                 # A session took it in the same instant: its id is on the way.
                 return self.store.wait_bound(entry_id, defaults.WARM_TAKEN_WAIT)

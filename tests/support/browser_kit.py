@@ -18,7 +18,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.support.processes import ROOT, wait_for
 from tests.support.stack import Stack
-from vaporforge.store import SessionRecord, SessionStore
+from vaporforge.session.record import SessionRecord
+from vaporforge.session.store import SessionStore
 
 SHOTS = Path(os.environ.get("VF_SCREENSHOTS") or ROOT / ".cache" / "screenshots")
 WIDTHS = (1280, 360)

@@ -17,9 +17,9 @@ from werkzeug.test import TestResponse
 from api import create_app
 from tests.support.client import ApiCalls
 from tests.support.processes import broker_url_for
-from vaporforge import lifecycle
+from vaporforge.session import lifecycle
+from vaporforge.session.store import SessionStore
 from vaporforge.settings import Settings
-from vaporforge.store import SessionStore
 
 CLI_URL = ("https://claude.com/cai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-88ed-"
            "5944d1962f5e&response_type=code&redirect_uri=https%3A%2F%2Fplatform.claude.com%2F"

@@ -1,4 +1,6 @@
-"""Session states and the one pure function that moves between them."""
+"""Session states, the events that move them, and the one pure function that
+applies an event (:func:`transition`). Every step of the store, Lua included,
+gets its from/to states from this table."""
 
 from __future__ import annotations
 
@@ -27,6 +29,11 @@ class SessionState(StrEnum):
         return self in (SessionState.STARTING, SessionState.AWAITING_CODE,
                         SessionState.VERIFYING)
 
+    @property
+    def shows_url(self) -> bool:
+        """True while the session's status shows the CLI's sign-in URL."""
+        return self in (SessionState.AWAITING_CODE, SessionState.VERIFYING)
+
 
 class LoginMode(StrEnum):
     OAUTH = "oauth"
@@ -43,6 +50,8 @@ class LoginMode(StrEnum):
 
 
 class Event(StrEnum):
+    TAKEN = "taken"            # a worker took the session; it stays starting until the URL
+    BOUND = "bound"            # the session took a warm entry whose CLI shows its URL
     URL_PUBLISHED = "url_published"
     CODE_SUBMITTED = "code_submitted"
     CODE_REJECTED = "code_rejected"
@@ -60,6 +69,8 @@ S, E = SessionState, Event
 _LIVE = (S.STARTING, S.AWAITING_CODE, S.VERIFYING)
 
 TRANSITIONS: dict[tuple[SessionState, Event], SessionState] = {
+    (S.STARTING, E.TAKEN): S.STARTING,
+    (S.STARTING, E.BOUND): S.AWAITING_CODE,
     (S.STARTING, E.URL_PUBLISHED): S.AWAITING_CODE,
     (S.AWAITING_CODE, E.CODE_SUBMITTED): S.VERIFYING,
     (S.VERIFYING, E.CODE_REJECTED): S.AWAITING_CODE,

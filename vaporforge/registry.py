@@ -1,0 +1,98 @@
+"""The broker-wide registers beside the sessions: the workers' registrations
+(admission's capacity), the CLI version each runtime reported (``/readyz``),
+and the reads behind ``/readyz`` and ``/metrics``.
+
+Contract: every key written here has a TTL; nothing here moves a session (the
+counters it reads are kept by the session steps, see :mod:`vaporforge.session`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from vaporforge import defaults
+from vaporforge.keys import KeyKind, key_for
+from vaporforge.session.store import SessionStore
+
+
+class Registry:
+    """``client`` must use ``decode_responses=True``."""
+
+    def __init__(self, client: redis.Redis, prefix: str = defaults.KEY_PREFIX,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis: Any = client
+        self.prefix = prefix
+        self.clock = clock
+
+    @classmethod
+    def beside(cls, store: SessionStore) -> Registry:
+        """The registry in the same Redis, under the same prefix, as ``store``."""
+        return cls(store.redis, store.prefix, store.clock)
+
+    def key(self, kind: KeyKind, name: str = "") -> str:
+        return key_for(self.prefix, kind, name)
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    # -- workers -------------------------------------------------------------------
+    def report_cli_version(self, runtime: str, version: str) -> None:
+        self.redis.set(self.key(KeyKind.CLI_VERSION, runtime), version,
+                       ex=defaults.CLI_VERSION_TTL)
+
+    def cli_versions(self) -> dict[str, str]:
+        names = ("local", "docker")
+        values = self.redis.mget([self.key(KeyKind.CLI_VERSION, name) for name in names])
+        return {name: value for name, value in zip(names, values, strict=True) if value}
+
+    def register_worker(self, owner: str, capacity: int, ttl: int) -> None:
+        key = self.key(KeyKind.WORKERS)
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, owner, f"{capacity}:{self.now() + ttl}")
+            pipe.expire(key, ttl)
+            pipe.execute()
+
+    def unregister_worker(self, owner: str) -> None:
+        self.redis.hdel(self.key(KeyKind.WORKERS), owner)
+
+    def worker_capacity(self) -> tuple[int, int]:
+        """(live workers, their summed capacity), from registrations not yet lapsed."""
+        now, workers, capacity = self.now(), 0, 0
+        for owner, value in self.redis.hgetall(self.key(KeyKind.WORKERS)).items():
+            size, _, until = value.partition(":")
+            if until.isdigit() and int(until) >= now and size.isdigit():
+                workers += 1
+                capacity += int(size)
+            else:  # a worker that died without unregistering
+                self.redis.hdel(self.key(KeyKind.WORKERS), owner)
+        return workers, capacity
+
+    # -- observability ---------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        """The broker-wide counters the session steps keep (created, reached,
+        ended by state and code), summed over every process."""
+        raw = self.redis.hgetall(self.key(KeyKind.METRICS))
+        return {name: int(value) for name, value in raw.items()}
+
+    def count_live(self) -> int:
+        return int(self.redis.zcount(self.key(KeyKind.LIVE), self.now(), "+inf"))
+
+    def live_states(self) -> dict[str, int]:
+        """How many live sessions are in each state now."""
+        ids = list(self.redis.zrangebyscore(self.key(KeyKind.LIVE), self.now(), "+inf"))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.hget(self.key(KeyKind.SESSION, session_id), "state")
+            states = pipe.execute()
+        counts: dict[str, int] = {}
+        for state in states:
+            if state:
+                counts[state] = counts.get(state, 0) + 1
+        return counts
