@@ -14,8 +14,9 @@ the fields disagree.
 
 To add a setting (say ``VF_MODES``): put its default in
 ``vaporforge/defaults.py``, add a field with that default to :class:`Settings`,
-add one ``Var`` row to :data:`vaporforge.settings_table.VARS` (a parser from ``settings_parse``, or a new
-one there), then rewrite the README with the command above.
+add one ``Var`` row to :data:`vaporforge.settings_table.VARS` (a parser from
+``settings_parse``, or a new one there), then rewrite the README with the
+command above.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Settings:
     warm_max_age: int = defaults.WARM_MAX_AGE
     reap_interval: int = defaults.REAP_INTERVAL
     metrics_port: int = defaults.METRICS_PORT
+    metrics_token: str = field(default="", repr=False)
     log_format: str = defaults.LOG_FORMAT
     worker_concurrency: int = defaults.WORKER_CONCURRENCY
     work_dir: str = field(default_factory=lambda: p.default_work_dir(os.environ))

@@ -158,7 +158,14 @@ VARS: tuple[Var, ...] = (
     Var("VF_KEY_PREFIX", "key_prefix", p.text, defaults.KEY_PREFIX, "prefix of every Redis key"),
     Var("VF_METRICS_PORT", "metrics_port", p.whole(0), defaults.METRICS_PORT,
         "port on which each worker process serves its own Prometheus series; the API serves "
-        "`/metrics` on its own port", shown="empty (off; `9808` in `docker-compose.yml`)"),
+        "`/metrics` on its own port. Both answer only as `VF_METRICS_TOKEN` says",
+        shown="empty (off; `9808` in `docker-compose.yml`, not published)"),
+    Var("VF_METRICS_TOKEN", "metrics_token", p.text, "",
+        "with it, `/metrics`, a worker's metrics port and the details of `/readyz` (workers, "
+        "capacity, warm entries, CLI versions) answer only `Authorization: Bearer <token>`; "
+        "without it, only callers connected straight from loopback or a private network (no "
+        "`X-Forwarded-For`/`Forwarded`: a request through a proxy counts as from outside). "
+        "Anyone else gets `404` from `/metrics` and `{\"status\": \"ready\"}` from `/readyz`"),
     Var("VF_LOG_FORMAT", "log_format", p.one_of("json", "text"), defaults.LOG_FORMAT,
         "`json` (one object a line: `time`, `level`, `logger`, `message`, `session_id`) or "
         "`text`"),
