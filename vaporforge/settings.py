@@ -91,7 +91,7 @@ class Settings:
     token_url: str = defaults.TOKEN_URL
     refresh_rate: str = defaults.REFRESH_RATE
     refresh_timeout: float = defaults.REFRESH_TIMEOUT
-    # Host-authorised logins (issue 15). No host keys: protected mode.
+    # Host-authorised logins. No host keys: protected mode.
     host_keys: tuple[HostKey, ...] = field(default=(), repr=False)
     grant_keys: tuple[bytes, ...] = field(default=(), repr=False)
     grant_ttl: int = defaults.GRANT_TTL

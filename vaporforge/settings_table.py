@@ -98,7 +98,7 @@ TRUST_VARS: tuple[Var, ...] = (
         "the HMAC-SHA256 key of `VaporForge-Signature` (at least 16 characters); set with "
         "`VF_WEBHOOK_URL`"),
 )
-"""Issue 15's settings (host keys, tickets, grants, events)."""
+"""The host-authorised logins' settings (host keys, tickets, grants, events)."""
 
 VARS: tuple[Var, ...] = (
     Var("REDIS_URL", "redis_url", p.text, defaults.REDIS_URL, "session store"),
