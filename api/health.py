@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.context import api_context
+from api.context import api_context, operator_request
 from api.schemas import ErrorSchema, HealthSchema, ReadySchema
 from vaporforge.registry import Registry
 from vaporforge.session.warm import WarmStore
@@ -26,11 +26,15 @@ class Ready(MethodView):
     @blp.response(200, ReadySchema)
     @blp.alt_response(503, schema=ErrorSchema)
     def get(self) -> dict[str, object]:
-        """Redis answers (else 503 ``store_unavailable``); also the CLI version each
-        runtime's workers reported, and admission's view of the capacity."""
+        """Redis answers (else 503 ``store_unavailable``). To the callers that may read
+        ``/metrics`` (VF_METRICS_TOKEN, or loopback and private networks without
+        one), also the CLI version each runtime's workers reported and admission's
+        view of the capacity; everyone else gets the status only."""
         store = api_context().store
         registry = Registry.beside(store)
         registry.ping()
+        if not operator_request():
+            return {"status": "ready"}
         versions = registry.cli_versions()
         workers, capacity = registry.worker_capacity()
         live = registry.count_live()

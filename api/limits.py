@@ -1,7 +1,8 @@
 """Rate limits (Flask-Limiter, in Redis), keyed so that nobody spends another's.
 
-- creations, refreshes, ``/readyz``, ``/api/auth/modes`` and failed session
-  look-ups: per client network (an IPv4 address, or the /64 an IPv6 client holds);
+- creations, refreshes, ``/readyz``, ``/api/auth/modes``, ``/metrics`` (once the caller is
+  let in) and failed session look-ups: per client network (an IPv4 address, or the /64 an
+  IPv6 client holds);
 - polls (GET, HEAD) and actions (code, claim, cancel): per session, counted
   only when the bearer token matches, and only for well-formed ids; the count
   is stepped in the same script that reads the session (one round trip), on
@@ -35,6 +36,7 @@ class LimitKind(StrEnum):
     POLL = "poll"
     ACTION = "action"
     PROBE = "probe"
+    METRICS = "metrics"
 
 
 def client_network() -> str:
@@ -58,7 +60,8 @@ class SessionLimits:
         self.key_prefix = settings.key_prefix
         self.items = {LimitKind.POLL: parse(settings.poll_rate),
                       LimitKind.ACTION: parse(settings.action_rate),
-                      LimitKind.PROBE: parse(settings.probe_rate)}
+                      LimitKind.PROBE: parse(settings.probe_rate),
+                      LimitKind.METRICS: parse(settings.probe_rate)}
         self._parsed: dict[str, RateLimitItem] = {}
 
     def hit_rate(self, rate: str, scope: str, identity: str) -> None:
@@ -139,6 +142,11 @@ def hit_rate(rate: str, scope: str, identity: str) -> None:
     """A limit the route counts itself (per host key, per host user); ``identity``
     must hold no secret (it is part of a Redis key): pass a name or a digest."""
     current_app.extensions[EXTENSION].hit_rate(rate, scope, identity)
+
+
+def hit_metrics() -> None:
+    """Count a /metrics scrape against the client's network (VF_PROBE_RATE, as /readyz)."""
+    current_app.extensions[EXTENSION].hit(LimitKind.METRICS, client_network())
 
 
 def refuse_probe() -> None:

@@ -4,18 +4,23 @@ Every number comes from Redis (the counters the session steps keep, the
 live sessions, the workers' registrations), so any number of API processes
 answer the same. Per-worker series (time to URL, time to ready, reaper actions)
 are on each worker's own ``VF_METRICS_PORT``.
+
+Private (vaporforge.access): anyone else gets the API's ordinary 404, so the
+route is not advertised; the rate limit (VF_PROBE_RATE per client network, as
+``/readyz``) counts only the callers let in, so a 429 does not advertise it either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, abort
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.context import api_context
+from api.context import api_context, operator_request
+from api.limits import hit_metrics
 from vaporforge.registry import Registry
 from vaporforge.session.states import SessionState
 from vaporforge.session.store import SessionStore
@@ -79,6 +84,9 @@ class StoreCollector(Collector):
 
 @blp.route("/metrics")
 def metrics() -> Response:
+    if not operator_request():
+        abort(404)
+    hit_metrics()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(api_context().store))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -20,7 +20,7 @@ from api.limits import hit_rate
 from api.schemas import ErrorSchema
 from vaporforge import grants
 from vaporforge.access import needs_ticket, user_digest
-from vaporforge.errors import RefreshRejected
+from vaporforge.errors import GrantRequired, RefreshRejected
 from vaporforge.events import EventType, Subject
 from vaporforge.refresh import relay_refresh
 
@@ -81,7 +81,7 @@ def presented_grant(ctx: ApiContext, refresh_token: str) -> grants.Grant | None:
     match = _BEARER.match(request.headers.get("Authorization", ""))
     required = needs_ticket(bool(settings.host_keys), request.remote_addr)
     if required and not match:
-        raise grants.GrantRequired()
+        raise GrantRequired()
     if not match or not (required or settings.grant_keys):
         return None
     hosts = frozenset(k.name for k in settings.host_keys) if settings.host_keys else None

@@ -106,11 +106,12 @@ class HealthSchema(StrictSchema):
 
 class ReadySchema(StrictSchema):
     status = fields.String(required=True)
-    redis = fields.String(required=True)
-    cli_versions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
-    workers = fields.Integer(required=True)
-    capacity = fields.Integer(required=True)
-    live_sessions = fields.Integer(required=True)
+    # The rest only for the callers that may read /metrics (vaporforge.access).
+    redis = fields.String()
+    cli_versions = fields.Dict(keys=fields.String(), values=fields.String())
+    workers = fields.Integer()
+    capacity = fields.Integer()
+    live_sessions = fields.Integer()
     warm = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
         "description": "warm entries offered now, per mode"})
 

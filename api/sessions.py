@@ -32,12 +32,18 @@ from api.schemas import (
 )
 from vaporforge import defaults
 from vaporforge.access import is_private, user_digest
-from vaporforge.errors import BrokerError, ErrorCode, QueueUnreachable, SessionNotFound
+from vaporforge.errors import (
+    BrokerError,
+    ErrorCode,
+    QueueUnreachable,
+    SessionNotFound,
+    TicketRequired,
+)
 from vaporforge.sealing import public_jwk
 from vaporforge.session import lifecycle
 from vaporforge.session.record import SessionRecord
 from vaporforge.session.states import LoginMode
-from vaporforge.tickets import Taken, TicketRequired
+from vaporforge.tickets import Taken
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/auth/sessions",
                 description="One Claude login per session")

@@ -21,7 +21,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from api.context import api_context
 from api.limits import hit_rate, refuse_probe
 from api.schemas import ErrorSchema
-from vaporforge.errors import BrokerError, ErrorCode
+from vaporforge.errors import Unauthorized
 from vaporforge.hostkeys import verify
 from vaporforge.refresh import token_url_allowed
 from vaporforge.session.states import LoginMode
@@ -32,10 +32,6 @@ blp = Blueprint("tickets", __name__, url_prefix="/api/auth/tickets",
 _MODES = [m.value for m in LoginMode]
 _BEARER = re.compile(r"^Bearer\s+(\S{1,256})\s*$")
 
-
-class Unauthorized(BrokerError):
-    code = ErrorCode.UNAUTHORIZED
-    message = "Send a valid host key as Authorization: Bearer <host key>."
 
 
 def origin_of(value: str) -> str | None:

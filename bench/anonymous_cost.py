@@ -5,7 +5,7 @@
 Starts a loopback stack (redis-server, gunicorn ``api:create_app()``, one Celery
 worker with the CLI simulator) from the code in ``--source`` (default: this
 checkout; e.g. ``git archive main | tar -x -C /tmp/vf-main`` for the code before
-issue 15) with production defaults (``VF_CREATE_RATE`` etc. unset), then runs
+connect tickets) with production defaults (``VF_CREATE_RATE`` etc. unset), then runs
 the security review's loop: bare ``curl -X POST /api/auth/sessions`` calls from
 one address, with no ticket and no body, for ``--seconds``. With
 ``--forwarded-for`` the API trusts one proxy hop (``VF_TRUSTED_PROXIES=1``) and

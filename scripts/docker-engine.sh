@@ -18,6 +18,7 @@
 #                                        docker-compose.yml starts from (from the debootstrap
 #                                        base, see scripts/local-bases/); prints
 #                                        `export VF_PYTHON_IMAGE=... VF_REDIS_IMAGE=...
+#                                        VF_DEBIAN_IMAGE=... (the edge's base)
 #                                        VF_LOGIN_BASE_IMAGE=... VF_LOGIN_CONTEXT=...` for
 #                                        `docker compose up --build` (eval it)
 #
@@ -304,7 +305,7 @@ cmd_compose_bases() {
     # The login image's context with this machine's CA bundle for npm (see cmd_build).
     stage_login_context "$STATE/login-context"
     say "compose bases ready in $((SECONDS - t0)) s"
-    echo "export VF_PYTHON_IMAGE=$PYTHON_TAG VF_REDIS_IMAGE=$REDIS_TAG" \
+    echo "export VF_PYTHON_IMAGE=$PYTHON_TAG VF_REDIS_IMAGE=$REDIS_TAG VF_DEBIAN_IMAGE=$BASE_IMAGE" \
         "VF_LOGIN_BASE_IMAGE=$BASE_IMAGE VF_LOGIN_CONTEXT=$STATE/login-context"
 }
 

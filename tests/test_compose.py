@@ -2,16 +2,21 @@
 
 No registry is reachable here, so `scripts/docker-engine.sh compose-bases` makes
 stand-ins for the registry images docker-compose.yml starts from (Python,
-Redis, the login image's base) out of the debootstrap base, and the compose file
-takes them through its VF_*_IMAGE variables. tests/compose.test.yml adds what
-only the test needs: the simulator login image, login containers without
-network, test image tags. One sealed login runs through the composed API, the
-workers are scaled to two, and `down -v` leaves nothing behind. Timings are
-printed (run with -s), never asserted.
+Redis, Debian for the edge, the login image's base) out of the debootstrap base,
+and the compose file takes them through its VF_*_IMAGE variables.
+tests/compose.test.yml adds what only the test needs: the simulator login image,
+login containers without network, test image tags. The stack runs with a
+self-signed certificate made here, so everything goes through the edge over
+https: one sealed login (its containers made through the socket proxy), the
+edge's limits (slow-header clients, a 1 MB body), the private operations data,
+the socket proxy's refusals; then the workers are scaled to two, and `down -v`
+leaves nothing behind. Timings are printed (run with -s), never asserted.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import os
 import shlex
@@ -26,6 +31,10 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from joserfc import jwe
 from joserfc.jwk import ECKey
 
@@ -53,11 +62,17 @@ PROJECT_LABEL = "com.docker.compose.project"
 DEPLOYMENT_LABEL = "vaporforge.deployment"
 
 
+METRICS_TOKEN = uuid.uuid4().hex
+OPERATOR = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 @dataclass
 class Composed:
     project: str
     env: dict[str, str]
-    api: str
+    api: str  # the edge's https address
+    http: str  # the edge's http address (redirects to api)
+    ca: str  # the self-signed certificate, for requests' verify
 
     def compose(self, *args: str, timeout: float = 900) -> str:
         files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "tests/compose.test.yml")]
@@ -71,12 +86,47 @@ class Composed:
         return self.compose("logs", "--no-color", "--tail", "40")
 
 
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.api + path, verify=self.ca, timeout=10, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.api + path, verify=self.ca, timeout=10, **kwargs)
+
+    def container(self, service: str) -> str:
+        return self.compose("ps", "-q", service).split()[0]
+
+
 def readyz(composed: Composed) -> dict:
+    """The details of /readyz, as an operator (the metrics token) sees them."""
     try:
-        response = requests.get(composed.api + "/readyz", timeout=5)
+        response = composed.get("/readyz", headers=OPERATOR)
     except requests.RequestException:
         return {}
     return response.json() if response.status_code == 200 else {}
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for localhost and 127.0.0.1, and its key (readable by nginx's user)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vaporforge compose test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o644)  # nginx runs as www-data; a throwaway test key
+    folder.chmod(0o755)
+    return cert_file, key_file
 
 
 def leftovers(engine: docker.DockerClient, composed: Composed) -> list[str]:
@@ -96,7 +146,7 @@ def engine() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="module")
-def composed(engine: docker.DockerClient) -> Iterator[Composed]:
+def composed(engine: docker.DockerClient, tmp_path_factory) -> Iterator[Composed]:
     started = time.monotonic()
     bases = subprocess.run(["bash", "scripts/docker-engine.sh", "compose-bases"], cwd=ROOT,
                            capture_output=True, text=True, timeout=900, check=False)
@@ -104,19 +154,24 @@ def composed(engine: docker.DockerClient) -> Iterator[Composed]:
     print(f"compose: local base images in {time.monotonic() - started:.1f} s")
     exports = bases.stdout.strip().splitlines()[-1]
     assert exports.startswith("export ")
-    project, port = f"vftest{uuid.uuid4().hex[:8]}", free_port()
+    project, http_port, https_port = f"vftest{uuid.uuid4().hex[:8]}", free_port(), free_port()
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env.update(pair.split("=", 1) for pair in shlex.split(exports)[1:])
-    env.update(DOCKER_HOST=DOCKER_HOST, VF_API_PORT=str(port), VF_DEPLOYMENT=project,
+    env.update(DOCKER_HOST=DOCKER_HOST, VF_HTTP_PORT=str(http_port),
+               VF_HTTPS_PORT=str(https_port), VF_TLS_CERT=str(cert), VF_TLS_KEY=str(key),
+               VF_METRICS_TOKEN=METRICS_TOKEN, VF_DEPLOYMENT=project,
                VF_DOCKER_SOCKET=DOCKER_HOST.removeprefix("unix://"))
-    running = Composed(project, env, f"http://127.0.0.1:{port}")
+    env.pop("VF_API_PORT", None)
+    running = Composed(project, env, f"https://127.0.0.1:{https_port}",
+                       f"http://127.0.0.1:{http_port}", str(cert))
     try:
         yield running
     finally:
         running.compose("down", "-v", "--remove-orphans", "-t", "5")
 
 
-def test_compose_up_runs_a_login_scales_and_goes_down_clean(composed, engine):
+def test_compose_up_runs_a_login_through_the_edge_and_the_socket_proxy(composed, engine):
     started = time.monotonic()
     composed.compose("up", "--build", "-d")
     print(f"compose: up --build in {time.monotonic() - started:.1f} s")
@@ -132,14 +187,15 @@ def test_compose_up_runs_a_login_scales_and_goes_down_clean(composed, engine):
     key = ECKey.generate_key("P-256")
     sessions = composed.api + "/api/auth/sessions"
     created = requests.post(sessions, json={"mode": "oauth", "client_public_key":
-                                            key.as_dict(private=False)}, timeout=10)
+                                            key.as_dict(private=False)}, timeout=10,
+                            verify=composed.ca)
     assert created.status_code == 202, created.text
     session = created.json()
     url = f"{sessions}/{session['session_id']}"
     auth = {"Authorization": f"Bearer {session['session_token']}"}
 
     def state(*wanted: str) -> dict | None:
-        body = requests.get(url, headers=auth, timeout=10).json()
+        body = requests.get(url, headers=auth, timeout=10, verify=composed.ca).json()
         assert body["state"] not in ("failed", "expired", "cancelled"), body
         return body if body["state"] in wanted else None
 
@@ -151,16 +207,107 @@ def test_compose_up_runs_a_login_scales_and_goes_down_clean(composed, engine):
         f"{DEPLOYMENT_LABEL}={composed.project}", f"vaporforge.session={session['session_id']}"]})
     assert len(logins) == 1
     code = f"compose-code-{uuid.uuid4().hex}#state"
-    sent = requests.post(url + "/code", headers=auth, json={"code": code}, timeout=10)
+    sent = requests.post(url + "/code", headers=auth, json={"code": code}, timeout=10,
+                         verify=composed.ca)
     assert sent.status_code == 202, sent.text
     wait_for(lambda: state("ready"), timeout=60, interval=0.25, what="ready")
-    claimed = requests.post(url + "/credentials", headers=auth, timeout=10)
+    claimed = requests.post(url + "/credentials", headers=auth, timeout=10, verify=composed.ca)
     assert claimed.status_code == 200, claimed.text
     plain = json.loads(jwe.decrypt_compact(claimed.json()["jwe"], key).plaintext)
     assert plain["credentials"]["claudeAiOauth"]["accessToken"] == tokens_for(code)["access"]
-    assert requests.post(url + "/credentials", headers=auth, timeout=10).status_code == 410
+    assert requests.post(url + "/credentials", headers=auth, timeout=10,
+                         verify=composed.ca).status_code == 410
     print(f"compose: one login through the stack by {time.monotonic() - started:.1f} s")
 
+
+def test_only_the_edge_publishes_ports_and_it_redirects_http_to_https(composed, engine):
+    for service in ("api", "worker", "redis", "docker-proxy"):
+        ports = engine.api.inspect_container(composed.container(service))["NetworkSettings"]
+        assert not any((ports.get("Ports") or {}).values()), service
+    edge = engine.api.inspect_container(composed.container("edge"))["NetworkSettings"]["Ports"]
+    assert sorted(edge) == ["8080/tcp", "8443/tcp"]
+
+    page = composed.get("/healthz")
+    assert page.status_code == 200 and page.json() == {"status": "ok"}
+    assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
+    moved = requests.get(composed.http + "/healthz?x=1", allow_redirects=False, timeout=10)
+    assert moved.status_code == 308
+    assert moved.headers["Location"] == composed.api + "/healthz?x=1"
+    assert "Strict-Transport-Security" not in moved.headers  # never over plain http
+
+
+def test_the_edge_refuses_a_1_mb_body_with_413(composed):
+    refused = composed.post("/api/auth/sessions", data=b"{" + b" " * 1_000_000 + b"}",
+                            headers={"Content-Type": "application/json"})
+    assert refused.status_code == 413
+    assert refused.headers["Server"] == "nginx"  # gunicorn never saw it
+    assert refused.json()["error"]["code"] == "payload_too_large"
+
+
+def test_operations_data_is_private_from_outside(composed):
+    # From the host, through the edge: outside the compose network.
+    hidden = composed.get("/metrics")
+    assert hidden.status_code == 404 and "vaporforge" not in hidden.text
+    assert composed.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 404
+    scraped = composed.get("/metrics", headers=OPERATOR)
+    assert scraped.status_code == 200 and "vaporforge_capacity_slots" in scraped.text
+    assert composed.get("/readyz").json() == {"status": "ready"}
+    assert readyz(composed)["workers"] == 1
+    # The worker's metrics port: not published, and private on the network too.
+    worker = composed.container("worker")
+    scrape = ("import sys, urllib.request, urllib.error\n"
+              "request = urllib.request.Request('http://127.0.0.1:9808/metrics', headers={h})\n"
+              "try: print(urllib.request.urlopen(request, timeout=5).status)\n"
+              "except urllib.error.HTTPError as e: print(e.code)\n")
+    for headers, status in (("{}", "404"), (repr(OPERATOR), "200")):
+        done = subprocess.run(["docker", "exec", worker, "python", "-c",
+                               scrape.format(h=headers)], capture_output=True, text=True,
+                              timeout=30, check=False, env=composed.env)
+        assert done.stdout.strip() == status, done.stderr
+
+
+def test_the_socket_proxy_refuses_privileged_and_host_binds(composed):
+    """The worker's own docker SDK, through its DOCKER_HOST (the proxy), in its container."""
+    script = f"""
+import docker
+client = docker.from_env(version="auto")
+image, labels = "vaporforge/login-test:latest", {{"vaporforge.deployment": "{composed.project}"}}
+for host in ({{"privileged": True}}, {{"binds": ["/:/host"]}}, {{"cap_add": ["SYS_ADMIN"]}}):
+    try:
+        client.api.create_container(image, "true", user="10001", labels=labels,
+                                    host_config=client.api.create_host_config(**host))
+        print("created")
+    except docker.errors.APIError as e:
+        print(e.status_code)
+for call in (lambda: client.api.containers(all=True), lambda: client.api.images()):
+    try:
+        call()
+        print("listed")
+    except docker.errors.APIError as e:
+        print(e.status_code)
+"""
+    done = subprocess.run(["docker", "exec", composed.container("worker"), "python", "-c",
+                           script], capture_output=True, text=True, timeout=60, check=False,
+                          env=composed.env)
+    assert done.stdout.split() == ["403"] * 5, done.stdout + done.stderr
+
+
+def test_slow_header_clients_do_not_starve_the_api_behind_the_edge(composed):
+    """16 connections dribbling their headers for 20 s; /healthz answers every probe."""
+    from bench.slow_clients import SlowHeaders, probe
+
+    with SlowHeaders(composed.api, 16, composed.ca).held() as slow:
+        result = probe(composed.api + "/healthz", seconds=20, every=1, timeout=1,
+                       ca=composed.ca)
+    slowest = max(result.seconds, default=0) * 1000
+    print(f"compose: 16 slow-header clients: {result.answered}/{result.sent} probes "
+          f"answered, slowest {slowest:.0f} ms; nginx dropped slow clients {slow.drops} times")
+    assert result.sent >= 10 and result.failures == [] and result.answered == result.sent
+    assert slow.drops >= 16  # nginx's client_header_timeout ended each one at least once
+
+
+def test_scales_to_two_workers_and_goes_down_clean(composed, engine):
+    started = time.monotonic()
     composed.compose("up", "-d", "--no-build", "--no-deps", "--scale", "worker=2", "worker")
     wait_for(lambda: readyz(composed).get("workers") == 2, timeout=90, interval=0.5,
              what="two workers to register")

@@ -1,4 +1,4 @@
-"""Events and their signature (issue 15, section 5): the sinks, the body's fields,
+"""Events and their signature: the sinks, the body's fields,
 the signature a host checks, the retry schedule and the webhook settings."""
 
 from __future__ import annotations

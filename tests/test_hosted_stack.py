@@ -1,4 +1,4 @@
-"""Host-authorised logins on the real stack (issue 15): gunicorn and Celery
+"""Host-authorised logins on the real stack: gunicorn and Celery
 workers with host keys, grant keys and a webhook to a loopback receiver; the
 CLI simulator as the CLI.
 """

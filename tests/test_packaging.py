@@ -31,13 +31,17 @@ def test_simulator_reports_the_pinned_version():
 def test_compose_file_has_the_services_and_commands_operators_rely_on():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"redis", "api", "worker", "login-image"} <= set(services)
+    assert {"redis", "api", "worker", "login-image", "edge", "docker-proxy"} <= set(services)
     assert services["api"]["command"][-1] == "api:create_app()"
     assert services["worker"]["command"][:4] == ["celery", "-A", "worker", "worker"]
     sockets = [name for name, svc in services.items()
                if any("docker.sock" in v for v in svc.get("volumes", []))]
-    assert sockets == ["worker"]
-    assert "ports" not in services["worker"]  # scales with --scale worker=N
+    assert sockets == ["docker-proxy"]  # the worker reaches the engine through it
+    assert services["worker"]["environment"]["DOCKER_HOST"].startswith("unix:///run/")
+    assert "user" not in services["worker"]  # the image's unprivileged user
+    # only the edge publishes ports; the API is behind it and trusts its one hop
+    assert [name for name, svc in services.items() if "ports" in svc] == ["edge"]
+    assert services["api"]["environment"]["VF_TRUSTED_PROXIES"] == "1"
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None and shutil.which("docker") is None,

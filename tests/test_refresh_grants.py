@@ -1,4 +1,4 @@
-"""The refresh relay serves only this broker's logins (issue 15, section 4), and its
+"""The refresh relay serves only this broker's logins, and its
 upstream call is bounded in time and size.
 
 The API in-process on the real redis-server; tests/fake_oauth_server.py as the

@@ -1,4 +1,4 @@
-"""Issue 15's session rules in the lifecycle, on the real Redis (no worker, no
+"""The host-authorised logins' session rules in the lifecycle, on the real Redis (no worker, no
 CLI; tests/test_hosted_stack.py has the same rules with real workers):
 one live login per host user, abandoned logins, and the events each step
 announces through the store's sink."""

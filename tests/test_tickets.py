@@ -1,4 +1,4 @@
-"""Host keys, connect tickets and protected mode (issue 15, sections 1 and 2).
+"""Host keys, connect tickets and protected mode.
 
 The API in-process (Flask's test client) on the real redis-server; a creation
 that passes is taken by the same lifecycle functions the worker calls.

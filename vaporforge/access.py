@@ -1,20 +1,40 @@
-"""Who may start a login or use the refresh relay without a host's word.
+"""Who may be served without a host's word, and who may read operations data.
 
-With ``VF_HOST_KEYS`` set, every creation needs a connect ticket and every
-refresh a grant, whatever the client's address. Without host keys the broker is
-in *protected mode*: only clients on loopback and private networks are served
-without them (a developer's machine, a compose network, a private backend);
-everyone else gets ``401 ticket_required`` (``grant_required`` on the relay).
-The address is the one the API derived after ``VF_TRUSTED_PROXIES``.
+One list of private networks serves both rules:
+
+- **Logins and the refresh relay.** With ``VF_HOST_KEYS`` set, every creation
+  needs a connect ticket and every refresh a grant, whatever the client's
+  address. Without host keys the broker is in *protected mode*: only clients on
+  loopback and private networks are served without them (a developer's machine,
+  a compose network, a private backend); everyone else gets ``401
+  ticket_required`` (``grant_required`` on the relay). The address is the one the
+  API derived after ``VF_TRUSTED_PROXIES``.
+- **Operations data** (``/metrics``, the details of ``/readyz``, a worker's
+  ``VF_METRICS_PORT``). With ``VF_METRICS_TOKEN`` set, only a caller sending
+  ``Authorization: Bearer <token>``; without it, only a caller connected straight
+  from a loopback or private address, and not through a proxy: a request that
+  carries ``X-Forwarded-For`` or ``Forwarded`` came through the edge (or claims
+  to), and the edge is where the public comes in. Behind Docker's port
+  publishing every outside caller looks like the network's gateway, a private
+  address; the forwarding header is what tells them apart from a scraper on the
+  compose network. Everyone else is told nothing (the API answers 404, so the
+  route is not advertised). Token comparison takes the same time whatever the
+  tokens share.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
+from collections.abc import Mapping
 
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
     "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+"""Loopback, RFC 1918 and unique-local IPv6, as the README names them.
+(``ipaddress``'s own ``is_private`` also counts documentation and other ranges.)"""
+
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded")
 
 PROTECTED_MODE_WARNING = (
     "VF_HOST_KEYS is not set: protected mode. Logins and refreshes are served only to "
@@ -43,3 +63,25 @@ def user_digest(host: str, end_user: str) -> str:
     """The one name of a host's user in Redis keys and limits: a SHA-256, so no
     host's user id ever appears in a key."""
     return hashlib.sha256(f"{host}\n{end_user}".encode()).hexdigest()
+
+
+def bearer(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer`` header, else ''."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def may_read_operations(token: str, headers: Mapping[str, str], peer: str | None) -> bool:
+    """True when the caller may see operations data (see the module docstring).
+
+    ``token`` is the configured VF_METRICS_TOKEN ('' for none), ``headers`` the
+    request's headers (any case of names), ``peer`` the address of the socket's
+    other end, before any proxy header is applied.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if token:
+        offered = bearer(lowered.get("authorization"))
+        return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
+    if any(name in lowered for name in FORWARDING_HEADERS):
+        return False
+    return is_private(peer)

@@ -63,7 +63,7 @@ BIND_TTL = 60
 WARM_MAX_AGE = 600
 """Seconds a warm CLI waits at its prompt before it is recycled (see BENCHMARKS.md)."""
 
-# Settings' own defaults (``vaporforge.settings.VARS`` shows each with its variable).
+# Settings' own defaults (``vaporforge.settings_table.VARS`` shows each with its variable).
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BROKER_URL = "redis://127.0.0.1:6379/1"
 """From the environment, the broker's default is REDIS_URL's server with database + 1."""
@@ -80,7 +80,7 @@ DOCKER_PIDS = 128
 DOCKER_HOST = "unix:///var/run/docker.sock"
 """The engine the Docker runtime talks to when DOCKER_HOST is not set."""
 REQUIRE_CLIENT_KEY = True
-"""Sealed credentials unless VF_REQUIRE_CLIENT_KEY=false says otherwise (issue 15)."""
+"""Sealed credentials unless VF_REQUIRE_CLIENT_KEY=false says otherwise."""
 CREATE_RATE = "10/minute"
 POLL_RATE = "240/minute"
 ACTION_RATE = "30/minute"
@@ -127,7 +127,7 @@ DOCKER_TIMEOUT = 60
 DOCKER_PROBE_TTL = 120
 """Seconds a worker's start-up ``--version`` container may live."""
 
-# Host-authorised logins (issue 15).
+# Host-authorised logins.
 TICKET_TTL = 600
 """How long a connect ticket may wait for the creation it allows."""
 TICKET_RATE = "600/minute"

@@ -168,3 +168,41 @@ class QueueUnreachable(BrokerError):
 
     code = ErrorCode.UNAVAILABLE
     message = "The login queue is not reachable; try again shortly."
+
+
+class GrantRequired(BrokerError):
+    code = ErrorCode.GRANT_REQUIRED
+    message = ("This broker relays refreshes only with the refresh_grant its login answered: "
+               "send it as Authorization: Bearer <refresh_grant>.")
+
+
+class GrantInvalid(BrokerError):
+    code = ErrorCode.GRANT_INVALID
+    message = ("The refresh grant is not valid for this refresh token (bad, expired, from "
+               "another broker, or for another token). Sign in again.")
+
+
+class ScopeNotAllowed(BrokerError):
+    code = ErrorCode.SCOPE_NOT_ALLOWED
+    message = "The scope asked for goes beyond what this login was granted."
+
+
+class TicketRequired(BrokerError):
+    code = ErrorCode.TICKET_REQUIRED
+    message = ("This broker starts logins only with a connect ticket from the host app: "
+               "send it as Authorization: Bearer <ticket>.")
+
+
+class TicketInvalid(BrokerError):
+    code = ErrorCode.TICKET_INVALID
+    message = "The connect ticket is unknown, expired or used; ask the host app for a new one."
+
+
+class OriginNotAllowed(BrokerError):
+    code = ErrorCode.ORIGIN_NOT_ALLOWED
+    message = "The connect ticket was minted for another web origin."
+
+
+class Unauthorized(BrokerError):
+    code = ErrorCode.UNAUTHORIZED
+    message = "Send a valid host key as Authorization: Bearer <host key>."

@@ -32,7 +32,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
-from vaporforge.errors import BrokerError, ConfigError, ErrorCode
+from vaporforge.errors import (
+    ConfigError,
+    GrantInvalid,
+    ScopeNotAllowed,
+)
 from vaporforge.refresh import DEFAULT_SCOPE
 
 MIN_KEY_BYTES = 32
@@ -41,21 +45,7 @@ TYPE = "vf-refresh-grant"
 MAX_GRANT_CHARS = 4096
 
 
-class GrantRequired(BrokerError):
-    code = ErrorCode.GRANT_REQUIRED
-    message = ("This broker relays refreshes only with the refresh_grant its login answered: "
-               "send it as Authorization: Bearer <refresh_grant>.")
 
-
-class GrantInvalid(BrokerError):
-    code = ErrorCode.GRANT_INVALID
-    message = ("The refresh grant is not valid for this refresh token (bad, expired, from "
-               "another broker, or for another token). Sign in again.")
-
-
-class ScopeNotAllowed(BrokerError):
-    code = ErrorCode.SCOPE_NOT_ALLOWED
-    message = "The scope asked for goes beyond what this login was granted."
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The one frozen settings object, read from the environment once and passed in.
 
-Every setting is one row of :data:`VARS`: its environment variable, the
+Every setting is one row of :data:`vaporforge.settings_table.VARS`: its environment variable, the
 :class:`Settings` field it fills, how its text is read (a parser from
 :mod:`vaporforge.settings_parse`), its default and a one-line meaning.
 :meth:`Settings.from_env` reads the rows in order, and the README's
@@ -14,18 +14,18 @@ the fields disagree.
 
 To add a setting (say ``VF_MODES``): put its default in
 ``vaporforge/defaults.py``, add a field with that default to :class:`Settings`,
-add one ``Var`` row to :data:`VARS` (a parser from ``settings_parse``, or a new
-one there), then rewrite the README with the command above.
+add one ``Var`` row to :data:`vaporforge.settings_table.VARS` (a parser from
+``settings_parse``, or a new one there), then rewrite the README with the
+command above.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,250 +33,11 @@ from typing import Any
 from vaporforge import defaults
 from vaporforge import settings_parse as p
 from vaporforge.errors import ConfigError, ModeNotAllowed
-from vaporforge.grants import grant_keys_var
-from vaporforge.hostkeys import HostKey, host_keys_var
+from vaporforge.hostkeys import HostKey
 from vaporforge.session.states import LoginMode
-from vaporforge.webhooks import webhook_secret_var, webhook_url_var
+from vaporforge.settings_table import CHECKS, VARS, Var
 
 __all__ = ["VARS", "ConfigError", "Settings", "Var", "markdown_table"]
-
-
-@dataclass(frozen=True)
-class Var:
-    """One environment variable and the :class:`Settings` field it fills."""
-
-    name: str
-    attr: str
-    parse: p.Parse
-    """Reads the stripped, non-empty text; raises ConfigError."""
-    default: Any
-    """The value when the variable is unset or blank (and ``derive`` is None)."""
-    meaning: str
-    """One line for the README's table."""
-    shown: str = ""
-    """The README's default column when the default is not a plain literal."""
-    derive: Callable[[Mapping[str, Any], Mapping[str, str]], str] | None = None
-    """When unset or blank: the text to parse instead, from the values read so
-    far (rows above this one) and the environment."""
-    blank_is_unset: bool = True
-    """False: a set but blank variable is parsed (and may be refused) as it is."""
-
-    def read(self, env: Mapping[str, str], values: Mapping[str, Any]) -> Any:
-        raw = env.get(self.name)
-        if raw is not None and (raw.strip() or not self.blank_is_unset):
-            return self.parse(self.name, raw.strip())
-        if self.derive is not None:
-            return self.parse(self.name, self.derive(values, env))
-        return copy.copy(self.default)  # a fresh dict or set for each Settings
-
-    def default_text(self) -> str:
-        if self.shown:
-            return self.shown
-        value = self.default
-        if isinstance(value, bool):
-            return f"`{str(value).lower()}`"
-        if isinstance(value, float):
-            return f"`{value:g}`"
-        if isinstance(value, tuple) and all(isinstance(v, str) for v in value) and value:
-            return f"`{' '.join(value)}`"
-        if value in ("", (), {}, frozenset(), None):
-            return "empty"
-        return f"`{value}`"
-
-
-TRUST_VARS: tuple[Var, ...] = (
-    Var("VF_HOST_KEYS", "host_keys", host_keys_var, (),
-        "comma-separated `NAME=sha256:<64 hex>`: the SHA-256 of each host app's secret key "
-        "(`python -m vaporforge.hostkeys new NAME` makes one); two entries with one name are a "
-        "rotation. Set: every creation needs a connect ticket and every refresh a grant. "
-        "Empty: *protected mode*, creations and refreshes only from loopback and private "
-        "networks (127/8, ::1, 10/8, 172.16/12, 192.168/16, fc00::/7, after "
-        "`VF_TRUSTED_PROXIES`); others get `401 ticket_required` / `grant_required`",
-        shown="empty (protected mode)"),
-    Var("VF_GRANT_KEYS", "grant_keys", grant_keys_var, (),
-        "comma-separated base64url keys of at least 32 bytes that sign refresh grants (the "
-        "first signs, all verify); required with `VF_HOST_KEYS`"),
-    Var("VF_GRANT_TTL", "grant_ttl", p.whole(), defaults.GRANT_TTL,
-        "seconds a refresh grant stays valid (90 days); each refresh answers a new one"),
-    Var("VF_TICKET_TTL", "ticket_ttl", p.whole(), defaults.TICKET_TTL,
-        "seconds a connect ticket waits for its one creation"),
-    Var("VF_TICKET_RATE", "ticket_rate", p.text, defaults.TICKET_RATE,
-        "tickets minted per host"),
-    Var("VF_USER_CREATE_RATE", "user_create_rate", p.text, defaults.USER_CREATE_RATE,
-        "creations per host user (host, `end_user`); beyond: `429 rate_limited` with "
-        "`Retry-After`"),
-    Var("VF_USER_REFRESH_RATE", "user_refresh_rate", p.text, defaults.USER_REFRESH_RATE,
-        "refreshes per host user"),
-    Var("VF_IDLE_TIMEOUT", "idle_timeout", p.whole(), defaults.IDLE_TIMEOUT,
-        "seconds an `awaiting_code` session may go unpolled before it fails `abandoned` and "
-        "its CLI stops"),
-    Var("VF_WEBHOOK_URL", "webhook_url", webhook_url_var, "",
-        "where events are POSTed (https; http only to a loopback address)",
-        shown="empty (off)"),
-    Var("VF_WEBHOOK_SECRET", "webhook_secret", webhook_secret_var, "",
-        "the HMAC-SHA256 key of `VaporForge-Signature` (at least 16 characters); set with "
-        "`VF_WEBHOOK_URL`"),
-)
-"""Issue 15's settings (host keys, tickets, grants, events)."""
-
-VARS: tuple[Var, ...] = (
-    Var("REDIS_URL", "redis_url", p.text, defaults.REDIS_URL, "session store"),
-    Var("VF_BROKER_URL", "broker_url", p.text, defaults.BROKER_URL,
-        "Celery broker (same server, separate database)", shown="`REDIS_URL` with database + 1",
-        derive=lambda values, env: p.next_db(values["redis_url"])),
-    Var("VF_REDIS_SENTINELS", "redis_sentinels", p.sentinels, (),
-        "comma-separated `host:port` of Redis Sentinels; when set, the store, the rate limiter "
-        "and the broker find the master through them and follow a failover (see [Redis through "
-        "Sentinel](#redis-through-sentinel)). The host part of `REDIS_URL` and `VF_BROKER_URL` "
-        "is then ignored; their database numbers and passwords are kept"),
-    Var("VF_REDIS_SENTINEL_MASTER", "redis_sentinel_master", p.plain_name,
-        defaults.REDIS_SENTINEL_MASTER, "the name the sentinels monitor the master under"),
-    Var("VF_MODES", "modes", p.modes, tuple(LoginMode(m) for m in defaults.MODES),
-        "comma-separated sign-in modes this deployment offers, the first preselected (and used "
-        "when a creation names none); any other mode is `403 mode_not_allowed`. Unknown, "
-        "repeated or no modes stop the process (`config_error`); so does a `VF_WARM_POOL` mode "
-        "not listed here. See [Before you offer it](#before-you-offer-it)",
-        shown=f"`{','.join(defaults.MODES)}`"),
-    Var("VF_RUNTIME", "runtime", p.runtime, defaults.RUNTIME,
-        "`local` (subprocess on the worker) or `docker` (login containers)"),
-    Var("VF_LOGIN_COMMAND", "login_command", p.command, (defaults.LOGIN_COMMAND,),
-        "the CLI executable (shell-split, so it may carry arguments); the mode adds "
-        "`auth login`, `auth login --console` or `setup-token`", blank_is_unset=False),
-    Var("VF_LOGIN_ENV", "login_env", p.env_pairs, {},
-        "extra `NAME=VALUE` pairs (space-separated) for the CLI's environment"),
-    Var("VF_SESSION_TTL", "session_ttl", p.whole(), defaults.SESSION_TTL,
-        "seconds a session may live"),
-    Var("VF_CREDENTIALS_TTL", "credentials_ttl", p.whole(), defaults.CREDENTIALS_TTL,
-        "seconds a ready payload waits for its claim"),
-    Var("VF_CODE_WAIT_TIMEOUT", "code_wait_timeout", p.number(), defaults.CODE_WAIT_TIMEOUT,
-        "seconds a worker waits for the code after publishing the URL (then `failed`/`timeout`)"),
-    Var("VF_URL_TIMEOUT", "url_timeout", p.number(), defaults.URL_TIMEOUT,
-        "seconds the CLI may take to show its URL (then `failed`/`url_not_found`)"),
-    Var("VF_EXCHANGE_TIMEOUT", "exchange_timeout", p.number(), defaults.EXCHANGE_TIMEOUT,
-        "seconds the CLI may take to answer a code (its own limit is 30 s)"),
-    Var("VF_REAP_INTERVAL", "reap_interval", p.whole(), defaults.REAP_INTERVAL,
-        "seconds between a worker's sweeps for what crashed workers left (sessions to settle, "
-        "CLIs, HOMEs, containers)"),
-    Var("VF_WARM_POOL", "warm_pool", p.warm_pool, {},
-        "warm entries each worker keeps per mode, e.g. `oauth:2,setup-token:1` (see \"the warm "
-        "pool\")", shown="empty (off)"),
-    Var("VF_WARM_MAX_AGE", "warm_max_age", p.whole(5), defaults.WARM_MAX_AGE,
-        "seconds a warm CLI may wait for a session before it is recycled"),
-    Var("VF_START_TIMEOUT", "start_timeout", p.whole(), defaults.START_TIMEOUT,
-        "seconds a new session may wait for a worker to take it (then `failed`/`not_started`)"),
-    Var("VF_HEARTBEAT_TTL", "heartbeat_ttl", p.whole(2), defaults.HEARTBEAT_TTL,
-        "seconds without a beat from the owning worker before a live session is "
-        "`failed`/`worker_lost`"),
-    Var("VF_WORKER_CONCURRENCY", "worker_concurrency", p.whole(), defaults.WORKER_CONCURRENCY,
-        "logins one worker process holds at once (each CLI holds ~150 MB)"),
-    Var("VF_WORK_DIR", "work_dir", p.text, None,
-        "where the local runtime makes the per-session HOMEs; refused unless the service user "
-        "owns it, it is a real folder and nobody else may write to it",
-        shown="`$XDG_RUNTIME_DIR/vaporforge`, else `/tmp/vaporforge-<uid>`",
-        derive=lambda values, env: p.default_work_dir(env)),
-    Var("VF_KEY_PREFIX", "key_prefix", p.text, defaults.KEY_PREFIX, "prefix of every Redis key"),
-    Var("VF_METRICS_PORT", "metrics_port", p.whole(0), defaults.METRICS_PORT,
-        "port on which each worker process serves its own Prometheus series; the API serves "
-        "`/metrics` on its own port", shown="empty (off; `9808` in `docker-compose.yml`)"),
-    Var("VF_LOG_FORMAT", "log_format", p.one_of("json", "text"), defaults.LOG_FORMAT,
-        "`json` (one object a line: `time`, `level`, `logger`, `message`, `session_id`) or "
-        "`text`"),
-    Var("VF_DEPLOYMENT", "deployment", p.deployment, "",
-        "name of the deployment, put on its login containers as label `vaporforge.deployment`; "
-        "a worker's reaper removes only containers with its own name. Deployments sharing one "
-        "Docker engine need different names (a different key prefix is enough)",
-        shown="`VF_KEY_PREFIX`", derive=lambda values, env: values["key_prefix"]),
-    Var("VF_LOGIN_IMAGE", "login_image", p.text, defaults.LOGIN_IMAGE,
-        "the login image (Docker runtime)"),
-    Var("VF_DOCKER_NETWORK", "docker_network", p.text, defaults.DOCKER_NETWORK,
-        "network of login containers (the CLI must reach the sign-in service)"),
-    Var("VF_DOCKER_RUNTIME", "docker_runtime", p.text, None,
-        "container runtime for login containers, e.g. `runsc` (gVisor)", shown="engine default"),
-    Var("VF_DOCKER_MEMORY", "docker_memory", p.text, defaults.DOCKER_MEMORY,
-        "memory limit of one login container (also its memory+swap limit)"),
-    Var("VF_DOCKER_CPUS", "docker_cpus", p.number(), defaults.DOCKER_CPUS,
-        "CPUs one login container may use"),
-    Var("VF_DOCKER_PIDS", "docker_pids", p.whole(), defaults.DOCKER_PIDS,
-        "processes one login container may hold"),
-    Var("VF_DOCKER_EXTRA_HOSTS", "docker_extra_hosts", p.host_map, {},
-        "`name:address` pairs (comma-separated) added to login containers' `/etc/hosts`; the "
-        "tests point the sign-in hosts at a local test server with it"),
-    Var("DOCKER_HOST", "docker_host", p.text, None,
-        "the engine the worker talks to (`unix://` or plain `tcp://`)",
-        shown=f"`{defaults.DOCKER_HOST}`"),
-    Var("VF_REQUIRE_CLIENT_KEY", "require_client_key", p.flag, defaults.REQUIRE_CLIENT_KEY,
-        "refuse sessions without `client_public_key` (`400 client_key_required`). `false` is "
-        "the only way to get plaintext credentials, and it costs this: the ready payload "
-        "(refresh token, access token, API key) then waits in Redis in plaintext for up to "
-        "`VF_CREDENTIALS_TTL` seconds, readable by anyone who can read Redis or its dumps, and "
-        "crosses every proxy between the broker and the browser as plain JSON. Set `false` only "
-        "for a trusted backend client that cannot make a key",
-        shown="`true` (settings, image, `make dev`, compose)"),
-    Var("VF_ALLOWED_ORIGINS", "allowed_origins", p.origins, (),
-        "comma-separated browser origins allowed to call the API", shown="empty (no CORS)"),
-    Var("VF_CREATE_RATE", "create_rate", p.text, defaults.CREATE_RATE,
-        "session creations per client network (an IPv4 address or an IPv6 /64)"),
-    Var("VF_POLL_RATE", "poll_rate", p.text, defaults.POLL_RATE,
-        "status polls (`GET`, `HEAD`) per session, counted only when the token matched"),
-    Var("VF_ACTION_RATE", "action_rate", p.text, defaults.ACTION_RATE,
-        "code submissions, claims and cancels per session, counted only when the token matched"),
-    Var("VF_PROBE_RATE", "probe_rate", p.text, defaults.PROBE_RATE,
-        "failed session look-ups (unknown id, wrong token), `/readyz` and `/api/auth/modes` "
-        "calls per client network"),
-    Var("VF_MAX_CODE_ATTEMPTS", "max_code_attempts", p.whole(), defaults.MAX_CODE_ATTEMPTS,
-        "codes per session; the next fails it with `too_many_attempts`"),
-    Var("VF_MAX_SESSIONS", "max_sessions", p.whole(), defaults.MAX_SESSIONS,
-        "live sessions at once; also capped by the workers' summed capacity "
-        "(`503 at_capacity`)"),
-    Var("VF_EXTRA_SIGN_IN_HOSTS", "extra_sign_in_hosts", p.host_names, frozenset(),
-        "comma-separated sign-in hosts accepted besides `claude.ai`, `claude.com`, "
-        "`platform.claude.com` (for a CLI pointed at an approved `CLAUDE_CODE_CUSTOM_OAUTH_URL`, "
-        "e.g. `claude.fedstart.com`)"),
-    Var("VF_TRUSTED_PROXIES", "trusted_proxies", p.whole(0), defaults.TRUSTED_PROXIES,
-        "`X-Forwarded-For` hops to trust for the client address"),
-    Var("VF_TOKEN_URL", "token_url", p.token_url, defaults.TOKEN_URL,
-        "where `POST /api/auth/refresh` relays the refresh grant; https, or http on a loopback "
-        "address (tests)"),
-    Var("VF_REFRESH_RATE", "refresh_rate", p.text, defaults.REFRESH_RATE,
-        "refreshes per client address"),
-    Var("VF_REFRESH_TIMEOUT", "refresh_timeout", p.number(), defaults.REFRESH_TIMEOUT,
-        "seconds the relay's whole upstream request may take (connect at most "
-        f"{defaults.REFRESH_CONNECT_TIMEOUT:g} of it; a slow drip is cut at this bound); the "
-        f"answer is read at most {defaults.REFRESH_MAX_ANSWER // 1024} KiB far"),
-    *TRUST_VARS,
-)
-"""Every setting, in the README's order; a row may derive its default from rows above it."""
-
-
-def _sentinel_urls(values: Mapping[str, Any]) -> None:
-    """Through Sentinel the store and broker URLs must be plain ``redis://``."""
-    if values["redis_sentinels"]:
-        p.through_sentinel("REDIS_URL", values["redis_url"])
-        p.through_sentinel("VF_BROKER_URL", values["broker_url"])
-
-
-def _trust(values: Mapping[str, Any]) -> None:
-    """Host keys need grant keys; the webhook needs both its URL and its secret."""
-    if values["host_keys"] and not values["grant_keys"]:
-        raise ConfigError("VF_HOST_KEYS is set but VF_GRANT_KEYS is not: the refresh relay "
-                          "needs a key to sign refresh grants with (comma-separated base64url "
-                          "keys of at least 32 bytes; the first signs, all verify)")
-    if bool(values["webhook_url"]) != bool(values["webhook_secret"]):
-        raise ConfigError("VF_WEBHOOK_URL and VF_WEBHOOK_SECRET go together: set both or "
-                          "neither")
-
-
-def _warm_modes_offered(values: Mapping[str, Any]) -> None:
-    """A warm entry for a mode nobody may ask for would only hold memory."""
-    unoffered = [m.value for m in values["warm_pool"] if m not in values["modes"]]
-    if unoffered:
-        raise ConfigError(f"VF_WARM_POOL names {', '.join(unoffered)}, which VF_MODES "
-                          "does not offer")
-
-
-CHECKS: tuple[Callable[[Mapping[str, Any]], None], ...] = (
-    _sentinel_urls, _warm_modes_offered, _trust)
-"""Rules that span several rows, run once every row is read."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +63,7 @@ class Settings:
     warm_max_age: int = defaults.WARM_MAX_AGE
     reap_interval: int = defaults.REAP_INTERVAL
     metrics_port: int = defaults.METRICS_PORT
+    metrics_token: str = field(default="", repr=False)
     log_format: str = defaults.LOG_FORMAT
     worker_concurrency: int = defaults.WORKER_CONCURRENCY
     work_dir: str = field(default_factory=lambda: p.default_work_dir(os.environ))
@@ -329,7 +91,7 @@ class Settings:
     token_url: str = defaults.TOKEN_URL
     refresh_rate: str = defaults.REFRESH_RATE
     refresh_timeout: float = defaults.REFRESH_TIMEOUT
-    # Host-authorised logins (issue 15). No host keys: protected mode.
+    # Host-authorised logins. No host keys: protected mode.
     host_keys: tuple[HostKey, ...] = field(default=(), repr=False)
     grant_keys: tuple[bytes, ...] = field(default=(), repr=False)
     grant_ttl: int = defaults.GRANT_TTL

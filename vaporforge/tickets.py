@@ -27,7 +27,11 @@ from typing import Any
 
 import redis
 
-from vaporforge.errors import BrokerError, ErrorCode, ModeNotAllowed
+from vaporforge.errors import (
+    ModeNotAllowed,
+    OriginNotAllowed,
+    TicketInvalid,
+)
 from vaporforge.keys import KeyKind, key_for
 from vaporforge.session.states import LoginMode
 
@@ -42,20 +46,7 @@ return {value, left}
 """
 
 
-class TicketRequired(BrokerError):
-    code = ErrorCode.TICKET_REQUIRED
-    message = ("This broker starts logins only with a connect ticket from the host app: "
-               "send it as Authorization: Bearer <ticket>.")
 
-
-class TicketInvalid(BrokerError):
-    code = ErrorCode.TICKET_INVALID
-    message = "The connect ticket is unknown, expired or used; ask the host app for a new one."
-
-
-class OriginNotAllowed(BrokerError):
-    code = ErrorCode.ORIGIN_NOT_ALLOWED
-    message = "The connect ticket was minted for another web origin."
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,21 @@
-"""One worker process's own series, served on ``VF_METRICS_PORT`` when set."""
+"""One worker process's own series, served on ``VF_METRICS_PORT`` when set.
+
+The port follows the API's rule for operations data (vaporforge.access): the
+metrics token, or a direct call from a loopback or private address when no token
+is set; everyone else gets a bare 404.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from vaporforge.access import may_read_operations
 
 URL_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30)
 READY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
@@ -33,5 +46,34 @@ class WorkerMetrics:
         self.slots = Gauge("vaporforge_worker_slots", "This worker's login slots.", ["kind"],
                            registry=self.registry)
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, token: str = "", host: str = "0.0.0.0") -> ThreadingWSGIServer:
+        """Serve the series on ``host:port`` in a daemon thread, to the callers
+        :func:`private_app` lets in; returns the server (``shutdown()`` stops it)."""
+        server = make_server(host, port, private_app(make_wsgi_app(self.registry), token),
+                             ThreadingWSGIServer, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, name="vf-metrics", daemon=True).start()
+        return server
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def private_app(app: WsgiApp, token: str) -> WsgiApp:
+    """``app`` for the callers that may read operations data; 404 for the rest."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        headers = {key[5:].replace("_", "-"): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        if may_read_operations(token, headers, environ.get("REMOTE_ADDR")):
+            return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+        return [b""]
+
+    return guarded
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape (wsgiref writes them to stderr)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

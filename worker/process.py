@@ -99,7 +99,7 @@ class WorkerProcess:
                 self.metrics.warm.labels(mode.value).set_function(partial(warm.count, mode))
             warm.start()
         if self.settings.metrics_port:
-            self.metrics.serve(self.settings.metrics_port)
+            self.metrics.serve(self.settings.metrics_port, self.settings.metrics_token)
         threading.Thread(target=self._reap_forever, args=(ctx,), name="vf-reaper",
                          daemon=True).start()
 
