@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from playwright.sync_api import Browser, sync_playwright
 
+from tests.support.browser_kit import chromium_path
 from tests.support.checks import assert_every_key_expires, assert_nothing_left
+from tests.support.fake_oauth.server import FakeOAuthServer
 from tests.support.inprocess import ApiClient
 from tests.support.processes import Databases, keys_without_ttl, start_redis
 from tests.support.stack import Stack, start_stack, stop_stack
@@ -86,3 +89,20 @@ def nothing_left_behind(request: pytest.FixtureRequest, work_root: Path) -> Iter
     assert_nothing_left(work_root)
     if "databases" in request.fixturenames:  # the stacks' databases
         assert_every_key_expires(request.getfixturevalue("databases").held)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeOAuthServer]:
+    """A loopback stand-in of the sign-in service's token endpoint, per module."""
+    server = FakeOAuthServer(port=0, tls=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium (never a downloaded build), per module."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path())
+        yield launched
+        launched.close()

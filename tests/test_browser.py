@@ -20,14 +20,13 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser_kit import (
     DUMP_STORAGE,
     MODULE,
     Quiet,
     accessible,
-    chromium_path,
     connected,
     live_record,
     live_record_state,
@@ -46,13 +45,6 @@ from tests.support.stack import Stack, start_stack, stop_stack
 CODE = "page-code-4f2a9d81#page-state-77c1"
 WIDTH = 1280
 expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOAuthServer]:
-    server = FakeOAuthServer(port=0, tls=False).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +80,6 @@ def host_app(stack: Stack, host_port: int, tmp_path_factory: pytest.TempPathFact
     yield f"http://127.0.0.1:{host_port}/"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path())
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser_kit import (
     SHOTS,
     accessible,
-    chromium_path,
     connected,
     live_record,
     paste,
@@ -39,14 +38,6 @@ def stack(databases: Databases, work_root: Path) -> Iterator[Stack]:
     yield running
     stop_stack(running)
     databases.release(running.redis_url)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path())
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -24,11 +24,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser_kit import (
     DUMP_STORAGE,
-    chromium_path,
     live_record,
     paste,
     shoot,
@@ -55,13 +54,6 @@ def example_webhooks():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOAuthServer]:
-    server = FakeOAuthServer(port=0, tls=False).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +109,6 @@ def mint(stack: Stack, **body) -> str:
                            json={"end_user": "page-user", **body})
     assert answer.status_code == 201, answer.text
     return answer.json()["ticket"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path())
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -64,13 +64,6 @@ IDLE_TIMEOUT = 4
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOAuthServer]:
-    server = FakeOAuthServer(port=0, tls=False).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def hosted(databases: Databases, work_root: Path, receiver: str,
            upstream: FakeOAuthServer) -> Iterator[Stack]:
     env = {"VF_HOST_KEYS": entry_for("acme", HOST_SECRET), "VF_GRANT_KEYS": "g" * 43,

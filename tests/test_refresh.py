@@ -31,13 +31,6 @@ from vaporforge.settings import Settings
 SCOPE = "user:profile user:inference"
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOAuthServer]:
-    server = FakeOAuthServer(port=0, tls=False).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def nothing_secret_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.DEBUG)

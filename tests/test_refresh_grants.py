@@ -30,13 +30,6 @@ SCOPE = "user:profile user:inference"
 GRANT_KEY, OTHER_KEY = "g" * 43, "o" * 43
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOAuthServer]:
-    server = FakeOAuthServer(port=0, tls=False).start()
-    yield server
-    server.stop()
-
-
 def settings_for(redis_db: str, token_url: str, **more: object) -> Settings:
     env = {"VF_HOST_KEYS": entry_for("acme", new_secret()), "VF_GRANT_KEYS": GRANT_KEY,
            "REDIS_URL": redis_db, "VF_TOKEN_URL": token_url, "VF_REFRESH_RATE": "1000/minute",
