@@ -38,6 +38,15 @@ OPENAPI = {
 }
 
 
+BEARER_SCHEMES = {
+    "sessionToken": "the session_token returned when the session was created",
+    "hostKey": "a host key (VF_HOST_KEYS): the host app's backend only",
+    "connectTicket": "a connect ticket minted by the host's backend (POST /api/auth/tickets)",
+    "refreshGrant": "the refresh_grant the claim (or the last refresh) answered",
+}
+"""The bearer credentials the OpenAPI document names, by security scheme."""
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the API. ``test_config`` may hold a ``SETTINGS`` object and Flask config."""
     app = Flask(__name__, static_folder=None)  # api/static is served by api.web
@@ -61,18 +70,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     api = errors.Api(app)
-    api.spec.components.security_scheme("sessionToken", {
-        "type": "http", "scheme": "bearer",
-        "description": "the session_token returned when the session was created"})
-    api.spec.components.security_scheme("hostKey", {
-        "type": "http", "scheme": "bearer",
-        "description": "a host key (VF_HOST_KEYS): the host app's backend only"})
-    api.spec.components.security_scheme("connectTicket", {
-        "type": "http", "scheme": "bearer",
-        "description": "a connect ticket minted by the host's backend (POST /api/auth/tickets)"})
-    api.spec.components.security_scheme("refreshGrant", {
-        "type": "http", "scheme": "bearer",
-        "description": "the refresh_grant the claim (or the last refresh) answered"})
+    for name, description in BEARER_SCHEMES.items():
+        api.spec.components.security_scheme(name, {"type": "http", "scheme": "bearer",
+                                                   "description": description})
     errors.register(app)
     app.before_request(sessions.require_json_body)
     app.after_request(_security_headers)
