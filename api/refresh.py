@@ -7,7 +7,6 @@ The rate limit (``VF_REFRESH_RATE`` per client address) is attached in
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import request
@@ -19,7 +18,7 @@ from api.context import ApiContext, api_context
 from api.limits import hit_rate
 from api.schemas import ErrorSchema
 from vaporforge import grants
-from vaporforge.access import needs_ticket, user_digest
+from vaporforge.access import bearer, needs_ticket, user_digest
 from vaporforge.errors import GrantRequired, RefreshRejected
 from vaporforge.events import EventType, Subject
 from vaporforge.refresh import relay_refresh
@@ -28,7 +27,6 @@ blp = Blueprint("refresh", __name__, url_prefix="/api/auth/refresh",
                 description="Fresh tokens for a refresh token the browser holds; nothing is kept")
 
 _TOKEN = r"^[A-Za-z0-9._~+/=-]+$"
-_BEARER = re.compile(r"^Bearer\s+([A-Za-z0-9._-]{1,4096})\s*$")
 _SCOPE = r"^[!#-\[\]-~]+( [!#-\[\]-~]+)*$"  # RFC 6749 scope tokens, one space apart
 
 
@@ -78,14 +76,14 @@ def presented_grant(ctx: ApiContext, refresh_token: str) -> grants.Grant | None:
     """The grant the request carries, checked against ``refresh_token``; None where
     none is needed (protected mode, a private client, no grant sent)."""
     settings = ctx.settings
-    match = _BEARER.match(request.headers.get("Authorization", ""))
+    presented = bearer(request.headers.get("Authorization"))
     required = needs_ticket(bool(settings.host_keys), request.remote_addr)
-    if required and not match:
+    if required and not presented:
         raise GrantRequired()
-    if not match or not (required or settings.grant_keys):
+    if not presented or not (required or settings.grant_keys):
         return None
     hosts = frozenset(k.name for k in settings.host_keys) if settings.host_keys else None
-    return grants.check(settings.grant_keys, match.group(1), refresh_token, hosts)
+    return grants.check(settings.grant_keys, presented, refresh_token, hosts)
 
 
 @blp.route("")

@@ -31,7 +31,7 @@ from api.schemas import (
     SubmitCodeSchema,
 )
 from vaporforge import defaults
-from vaporforge.access import is_private, user_digest
+from vaporforge.access import bearer, is_private, user_digest
 from vaporforge.errors import (
     BrokerError,
     ErrorCode,
@@ -85,15 +85,15 @@ def take_ticket(mode: LoginMode) -> Taken | None:
         if is_private(request.remote_addr):
             return None
         raise TicketRequired()
-    match = _BEARER.match(request.headers.get("Authorization", ""))
-    if not match:
+    presented = bearer(request.headers.get("Authorization"))
+    if not presented:
         raise TicketRequired()
     origin = request.headers.get("Origin")
-    allowed = ctx.tickets.peek(match.group(1))
+    allowed = ctx.tickets.peek(presented)
     allowed.allows(mode, origin)
     hit_rate(ctx.settings.user_create_rate, "create_user",
              user_digest(allowed.host, allowed.end_user))
-    taken = ctx.tickets.take(match.group(1))
+    taken = ctx.tickets.take(presented)
     taken.ticket.allows(mode, origin)
     return taken
 

@@ -88,14 +88,17 @@ def test_another_tokens_grant_is_invalid(relay, upstream):
     assert len(upstream.refresh_bodies) == sent
 
 
-@pytest.mark.parametrize("spoil", ["foreign key", "expired", "unknown host", "garbage"])
+@pytest.mark.parametrize("spoil", ["foreign key", "expired", "unknown host", "garbage",
+                                   "not token characters", "short"])
 def test_a_bad_grant_is_invalid(relay, spoil):
     client, _, settings = relay
     token = new_refresh_token()
     grant = {"foreign key": lambda: grant_for(settings, token, keys=(OTHER_KEY.encode(),)),
              "expired": lambda: grant_for(settings, token, ttl=-10),
              "unknown host": lambda: grant_for(settings, token, host="gone"),
-             "garbage": lambda: "not.a.grant"}[spoil]()
+             "garbage": lambda: "not.a.grant",
+             "not token characters": lambda: "a grant? $%!",
+             "short": lambda: "x"}[spoil]()
     assert error_of(refresh(client, token, grant)) == (401, "grant_invalid")
 
 

@@ -126,6 +126,10 @@ def test_with_host_keys_every_creation_needs_a_ticket_even_from_loopback(hosted)
     assert code(create(hosted, None)) == (401, "ticket_required")
     assert code(create(hosted, "vft_" + "a" * 43)) == (401, "ticket_invalid")
     assert code(create(hosted, HOST_SECRET)) == (401, "ticket_invalid")
+    for bogus in ("x", "not-a-ticket", "a ticket? $%!"):  # any ticket sent is judged, not missing
+        assert code(create(hosted, bogus)) == (401, "ticket_invalid")
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    assert code(create(hosted, None, headers=basic)) == (401, "ticket_required")
 
 
 def test_a_ticket_is_used_once(hosted):
