@@ -28,6 +28,7 @@ from tests.support.browser_kit import (
     Quiet,
     accessible,
     connected,
+    console_errors,
     live_record,
     live_record_state,
     login,
@@ -94,9 +95,7 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 def page(context: BrowserContext) -> Iterator[Page]:
     """A page whose console must stay free of errors (a CSP violation is one)."""
     opened = context.new_page()
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: errors.append(str(e)))
+    errors = console_errors(opened)
     yield opened
     assert errors == []
 

@@ -19,6 +19,7 @@ from tests.support.browser_kit import (
     SHOTS,
     accessible,
     connected,
+    console_errors,
     live_record,
     paste,
     shoot,
@@ -45,9 +46,7 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US",
                                   timezone_id="UTC")
     opened = context.new_page()
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: errors.append(str(e)))
+    errors = console_errors(opened)
     yield opened
     context.close()
     assert errors == []

@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser_kit import (
     DUMP_STORAGE,
+    console_errors,
     live_record,
     paste,
     shoot,
@@ -117,9 +118,7 @@ def page(browser: Browser) -> Iterator[Page]:
     context: BrowserContext = browser.new_context(viewport={"width": 1280, "height": 860},
                                                   locale="en-US", timezone_id="UTC")
     opened = context.new_page()
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: errors.append(str(e)))
+    errors = console_errors(opened)
     yield opened
     context.close()
     # A refused creation (401) is logged by chromium as a failed resource load.

@@ -34,6 +34,15 @@ def chromium_path() -> str:
     return found
 
 
+def console_errors(page: Page) -> list[str]:
+    """The list that collects ``page``'s console errors and uncaught exceptions
+    (a CSP violation is one) from now on."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
 class Quiet(SimpleHTTPRequestHandler):
     """A static file server that writes no access log."""
 
