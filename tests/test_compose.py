@@ -230,6 +230,12 @@ def test_only_the_edge_publishes_ports_and_it_redirects_http_to_https(composed, 
     page = composed.get("/healthz")
     assert page.status_code == 200 and page.json() == {"status": "ok"}
     assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
+    # The Connect page and its module over https: WebCrypto's secure context.
+    connect = composed.get("/")
+    assert connect.status_code == 200 and connect.headers["Content-Type"].startswith("text/html")
+    assert "Connect your Claude account" in connect.text
+    module = composed.get("/static/vaporforge-connect.js")
+    assert module.status_code == 200 and "javascript" in module.headers["Content-Type"]
     moved = requests.get(composed.http + "/healthz?x=1", allow_redirects=False, timeout=10)
     assert moved.status_code == 308
     assert moved.headers["Location"] == composed.api + "/healthz?x=1"
