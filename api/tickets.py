@@ -8,7 +8,6 @@ against the client network's failed look-ups.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from api.context import api_context
 from api.limits import hit_rate, refuse_probe
 from api.schemas import ErrorSchema
+from vaporforge.access import bearer
 from vaporforge.errors import Unauthorized
 from vaporforge.hostkeys import verify
 from vaporforge.refresh import token_url_allowed
@@ -30,7 +30,7 @@ blp = Blueprint("tickets", __name__, url_prefix="/api/auth/tickets",
                 description="Connect tickets, minted by a host app's backend with its host key")
 
 _MODES = [m.value for m in LoginMode]
-_BEARER = re.compile(r"^Bearer\s+(\S{1,256})\s*$")
+MAX_HOST_KEY_CHARS = 256
 
 
 
@@ -86,8 +86,9 @@ class TicketSchema(Schema):
 
 def authorized_host() -> str:
     """The host whose key the request carries; Unauthorized otherwise."""
-    match = _BEARER.match(request.headers.get("Authorization", ""))
-    host = verify(api_context().settings.host_keys, match.group(1)) if match else None
+    presented = bearer(request.headers.get("Authorization"))
+    keys = api_context().settings.host_keys
+    host = verify(keys, presented) if 0 < len(presented) <= MAX_HOST_KEY_CHARS else None
     if host is None:
         refuse_probe()
         raise Unauthorized()

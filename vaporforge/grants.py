@@ -33,7 +33,6 @@ from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
 from vaporforge.errors import (
-    ConfigError,
     GrantInvalid,
     ScopeNotAllowed,
 )
@@ -73,14 +72,6 @@ def parse_grant_keys(raw: str) -> tuple[bytes, ...]:
                              "print(secrets.token_urlsafe(32))\"`)")
         keys.append(key)
     return tuple(keys)
-
-
-def grant_keys_var(name: str, raw: str) -> tuple[bytes, ...]:
-    """The settings' parser for ``VF_GRANT_KEYS``."""
-    try:
-        return parse_grant_keys(raw)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def token_hash(refresh_token: str) -> str:

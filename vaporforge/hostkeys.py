@@ -24,8 +24,6 @@ import secrets
 import sys
 from dataclasses import dataclass
 
-from vaporforge.errors import ConfigError
-
 PREFIX = "vfhk_"
 SECRET_BYTES = 32
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -55,14 +53,6 @@ def parse_host_keys(raw: str) -> tuple[HostKey, ...]:
                 "`python -m vaporforge.hostkeys new NAME`")
         keys.append(HostKey(name.strip(), bytes.fromhex(match.group(1))))
     return tuple(keys)
-
-
-def host_keys_var(name: str, raw: str) -> tuple[HostKey, ...]:
-    """The settings' parser for ``VF_HOST_KEYS``."""
-    try:
-        return parse_host_keys(raw)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def digest_of(secret: str) -> bytes:

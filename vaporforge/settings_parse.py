@@ -23,6 +23,17 @@ Parse = Callable[[str, str], Any]
 Number = TypeVar("Number", int, float)
 
 
+def refusing(parse: Callable[[str], Any]) -> Parse:
+    """A row's parser from a plain one whose ValueError names the problem: that
+    text becomes the ConfigError."""
+    def read(name: str, raw: str) -> Any:
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return read
+
+
 def text(name: str, raw: str) -> str:
     return raw
 

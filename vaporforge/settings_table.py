@@ -16,8 +16,8 @@ from typing import Any
 from vaporforge import defaults
 from vaporforge import settings_parse as p
 from vaporforge.errors import ConfigError
-from vaporforge.grants import grant_keys_var
-from vaporforge.hostkeys import host_keys_var
+from vaporforge.grants import parse_grant_keys
+from vaporforge.hostkeys import parse_host_keys
 from vaporforge.session.states import LoginMode
 from vaporforge.webhooks import webhook_secret_var, webhook_url_var
 
@@ -66,7 +66,7 @@ class Var:
 
 
 TRUST_VARS: tuple[Var, ...] = (
-    Var("VF_HOST_KEYS", "host_keys", host_keys_var, (),
+    Var("VF_HOST_KEYS", "host_keys", p.refusing(parse_host_keys), (),
         "comma-separated `NAME=sha256:<64 hex>`: the SHA-256 of each host app's secret key "
         "(`python -m vaporforge.hostkeys new NAME` makes one); two entries with one name are a "
         "rotation. Set: every creation needs a connect ticket and every refresh a grant. "
@@ -74,7 +74,7 @@ TRUST_VARS: tuple[Var, ...] = (
         "networks (127/8, ::1, 10/8, 172.16/12, 192.168/16, fc00::/7, after "
         "`VF_TRUSTED_PROXIES`); others get `401 ticket_required` / `grant_required`",
         shown="empty (protected mode)"),
-    Var("VF_GRANT_KEYS", "grant_keys", grant_keys_var, (),
+    Var("VF_GRANT_KEYS", "grant_keys", p.refusing(parse_grant_keys), (),
         "comma-separated base64url keys of at least 32 bytes that sign refresh grants (the "
         "first signs, all verify); required with `VF_HOST_KEYS`"),
     Var("VF_GRANT_TTL", "grant_ttl", p.whole(), defaults.GRANT_TTL,
