@@ -21,6 +21,7 @@ from tests.support.checks import assert_every_key_expires, assert_nothing_left
 from tests.support.fake_oauth.server import FakeOAuthServer
 from tests.support.inprocess import ApiClient
 from tests.support.processes import Databases, keys_without_ttl, start_redis
+from tests.support.socket_proxy_kit import ProxyKit, proxy_kit_for
 from tests.support.stack import Stack, start_stack, stop_stack
 from tests.support.tiers import mark_tiers
 
@@ -106,3 +107,10 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=chromium_path())
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def proxy_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyKit]:
+    """The socket proxy on the real engine (VF_DOCKER_TESTS=1), its own deployment."""
+    with proxy_kit_for(tmp_path_factory.mktemp("proxy")) as kit:
+        yield kit

@@ -18,6 +18,7 @@ from typing import Any
 from vaporforge import defaults, grants, logs
 from vaporforge.cli_output import Failed, Rejected, TokenPrinted
 from vaporforge.errors import BrokerError, ErrorCode, LoginFailed, SessionEnded
+from vaporforge.login_container import CLI_ENV
 from vaporforge.redact import redact
 from vaporforge.sealing import seal
 from vaporforge.session import lifecycle
@@ -35,14 +36,9 @@ log = logging.getLogger("vaporforge.login")
 CREDENTIALS_FILE = ".claude/.credentials.json"
 # Where the CLI keeps the API key it mints for a Console (API billing) account.
 CONFIG_FILES = (".claude.json", ".claude-custom-oauth.json")
-BASE_ENV = {
-    "TERM": "xterm-256color",
-    "LANG": "C.UTF-8",
-    "CLAUDE_CODE_FULL_SIGN_IN_LINK": "1",
-    "BROWSER": "true",  # a harmless command: the CLI's own browser launch does nothing
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_AUTOUPDATER": "1",
-}
+BASE_ENV = CLI_ENV
+"""The CLI's environment (kept in the login container's spec: the socket proxy
+lets an exec set these names and no others)."""
 
 
 @dataclass

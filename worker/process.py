@@ -33,12 +33,10 @@ log = logging.getLogger("vaporforge.worker")
 
 def make_runtime(settings: Settings) -> Runtime:
     if settings.runtime == "docker":
+        from vaporforge.login_container import LoginContainerSpec
         from worker.runtimes.docker_runtime import DockerRuntime
-        return DockerRuntime(
-            settings.login_image, network=settings.docker_network,
-            memory=settings.docker_memory, cpus=settings.docker_cpus, pids=settings.docker_pids,
-            docker_runtime=settings.docker_runtime, base_url=settings.docker_host,
-            extra_hosts=dict(settings.docker_extra_hosts), deployment=settings.deployment)
+        return DockerRuntime.from_spec(LoginContainerSpec.from_settings(settings),
+                                       base_url=settings.docker_host)
     from worker.runtimes.local import LocalRuntime
     return LocalRuntime(settings.work_dir)
 

@@ -5,16 +5,21 @@
 Listens on a unix socket (VF_PROXY_SOCKET, default /run/vaporforge-docker/docker.sock;
 the worker's DOCKER_HOST) and forwards to the engine's (VF_PROXY_UPSTREAM, default
 /var/run/docker.sock). Per connection: one request is read whole (head up to 64 KiB,
-a Content-Length body up to 1 MiB, within 30 s), checked, and either refused with
-403 and a JSON ``message`` (what the docker SDK shows in its APIError) or sent on
-with ``Connection: close``; the engine's answer is streamed back until it closes.
-An exec start asking for ``Upgrade: tcp`` is piped both ways once the engine
-answers ``101`` (from then on the engine reads a raw stream, never another
-request), so the worker's exec sockets work as on the engine's own socket.
+a Content-Length body up to 1 MiB, no repeated header, within 30 s), and either
+refused with 400/403 and a JSON ``message`` (what the docker SDK shows in its
+APIError) or replaced by the request socket_policy.decide built: the engine gets
+that head and body, never the worker's bytes, with ``Connection: close``; its
+answer is streamed back until it closes. An exec start asking for ``Upgrade:
+tcp`` is piped both ways once the engine answers ``101`` (from then on the engine
+reads a raw stream, the exec's stdin, never another request), so the worker's
+exec sockets work as on the engine's own socket.
 
-The deployment label and the login image come from the same variables the worker
-reads (VF_DEPLOYMENT, else VF_KEY_PREFIX; VF_LOGIN_IMAGE), through its Settings.
-Only the standard library (and vaporforge.settings for those two values).
+The login container's spec comes from the proxy's own environment, through the
+same Settings the worker reads (VF_DEPLOYMENT, else VF_KEY_PREFIX; VF_LOGIN_IMAGE,
+VF_LOGIN_COMMAND, VF_LOGIN_ENV, VF_DOCKER_RUNTIME, VF_DOCKER_NETWORK,
+VF_DOCKER_MEMORY, VF_DOCKER_CPUS, VF_DOCKER_PIDS, VF_DOCKER_EXTRA_HOSTS): never
+from the worker's requests. Only the standard library besides vaporforge's
+settings and login_container.
 """
 
 from __future__ import annotations
@@ -33,20 +38,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from socket_policy import Policy, Request, check
+from socket_policy import Policy, Refused, Request, decide
 
 log = logging.getLogger("vaporforge.docker-proxy")
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
 READ_TIMEOUT = 30.0
 CHUNK = 64 * 1024
-_EXEC_START = re.compile(r"^(?:/v[0-9.]+)?/exec/[A-Za-z0-9]+/start$")
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -98,6 +96,8 @@ def read_request(reader: Any) -> tuple[str, str, str, list[tuple[str, str]], byt
             raise Refused(400, "malformed header")
         headers.append((name.strip(), value.strip()))
     names = {n.lower(): v for n, v in headers}
+    if len(names) != len(headers):
+        raise Refused(400, "a header is repeated")
     if "transfer-encoding" in names:
         raise Refused(400, "chunked request bodies are not supported")
     length = names.get("content-length", "0") or "0"
@@ -117,40 +117,32 @@ class Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         self.connection.settimeout(READ_TIMEOUT)
         try:
-            method, target, version, headers, body = read_request(self.rfile)
+            method, target, _version, headers, body = read_request(self.rfile)
         except Refused as refused:
             self.refuse(refused.status, str(refused))
             return
         except (OSError, ValueError):
             return
         policy, upstream = self.server.policy, self.server.upstream
+        upgrade = any(n.lower() == "upgrade" and v.lower() == "tcp" for n, v in headers)
         try:
-            reason = check(policy, Request(method, target, body),
-                           inspector(upstream, "containers"), inspector(upstream, "exec"))
+            forward = decide(policy, Request(method, target, body, upgrade),
+                             inspector(upstream, "containers"), inspector(upstream, "exec"))
+        except Refused as refused:
+            log.warning("refused %s %s: %s", method, target.partition("?")[0][:200], refused)
+            self.refuse(refused.status, f"refused by the VaporForge socket proxy: {refused}")
+            return
         except (OSError, ValueError, http.client.HTTPException):
             self.refuse(502, "the Docker engine did not answer")
             return
-        if reason:
-            log.warning("refused %s %s: %s", method, target.partition("?")[0], reason)
-            self.refuse(403, f"refused by the VaporForge socket proxy: {reason}")
-            return
-        # Only an exec start may become a raw stream (the engine's 101); on every
-        # other call the Upgrade asked for is dropped, so no second request can
-        # follow the first on the engine's connection unchecked.
-        upgrade = (method == "POST" and _EXEC_START.match(target.partition("?")[0]) is not None
-                   and any(n.lower() == "upgrade" for n, _ in headers))
-        hop = ("connection", "keep-alive", "upgrade")
-        kept = [(n, v) for n, v in headers if upgrade or n.lower() not in hop]
-        if not upgrade:
-            kept.append(("Connection", "close"))
-        head = f"{method} {target} {version}\r\n" + "".join(f"{n}: {v}\r\n" for n, v in kept)
         engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             engine.connect(upstream)
-            engine.sendall(head.encode("latin-1") + b"\r\n" + body)
+            # What the proxy built, never the worker's bytes (socket_policy.Forward).
+            engine.sendall(forward.head() + (forward.body or b""))
             # An exec or container wait may stay silent for long: no timeout on answers.
             self.connection.settimeout(None)
-            if upgrade:
+            if forward.upgrade:
                 self.relay_upgrade(engine)
             else:
                 _copy(engine, self.connection)
@@ -236,18 +228,20 @@ def serve(path: str, upstream: str, policy: Policy, owner: int | None = None) ->
 
 
 def main() -> None:
+    from vaporforge.login_container import LoginContainerSpec
     from vaporforge.settings import Settings
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env(os.environ)
-    policy = Policy(settings.deployment, settings.login_image)
+    policy = Policy(LoginContainerSpec.from_settings(settings))
     path = os.environ.get("VF_PROXY_SOCKET", "/run/vaporforge-docker/docker.sock")
     upstream = os.environ.get("VF_PROXY_UPSTREAM", "/var/run/docker.sock")
     owner = os.environ.get("VF_PROXY_SOCKET_OWNER", "").strip()
     server = serve(path, upstream, policy, int(owner) if owner else None)
-    log.info("docker proxy on %s for deployment %r, image %r", path, policy.deployment,
-             policy.image)
+    log.info("docker proxy on %s for deployment %r, image %r, runtime %r, network %r", path,
+             policy.deployment, policy.image, policy.spec.runtime or "(engine default)",
+             policy.spec.network)
     server.serve_forever()
 
 

@@ -2,7 +2,8 @@
 
 With :mod:`worker.runtimes.docker_exec` (the CLI as a pexpect child over an
 exec's socket), the only module that imports the docker SDK. Each session gets
-a container from the login image (``container-image/``): no capabilities,
+the container :class:`vaporforge.login_container.LoginContainerSpec` describes
+(the same spec the socket proxy forwards, and nothing else): no capabilities,
 no-new-privileges, a read-only root filesystem, HOME and /tmp on small noexec
 tmpfs mounts, memory, CPU and pids limits, no host mounts, labels
 ``vaporforge.session``, ``vaporforge.expires_at`` and ``vaporforge.deployment``.
@@ -18,21 +19,28 @@ import posixpath
 import threading
 import time
 import uuid
+from dataclasses import replace
+from typing import Any
 
 import docker
 from docker.errors import APIError, NotFound
-from docker.types import LogConfig, Ulimit
 
 from vaporforge import defaults
 from vaporforge.errors import RuntimeFailure
+from vaporforge.login_container import (
+    DEPLOYMENT_LABEL,
+    EXPIRES_LABEL,
+    HOME,
+    PROBE_LABEL,
+    SESSION_LABEL,
+    LoginContainerSpec,
+    LoginVariables,
+)
 from worker.runtimes.base import SpawnSpec
 from worker.runtimes.docker_exec import ExecChild, docker_errors, spawn_exec
 
-SESSION_LABEL = "vaporforge.session"
-EXPIRES_LABEL = "vaporforge.expires_at"
-DEPLOYMENT_LABEL = "vaporforge.deployment"
-PROBE_LABEL = "vaporforge.probe"  # a worker's start-up ``--version`` container
-HOME = "/home/login"
+__all__ = ["DEPLOYMENT_LABEL", "EXPIRES_LABEL", "PROBE_LABEL", "SESSION_LABEL",
+           "DockerLoginPlace", "DockerRuntime"]
 _MISSING = 3  # exit status of the read_file exec when the file does not exist
 _READ = 'test -e "$1" || exit 3; exec cat -- "$1"'
 
@@ -100,11 +108,14 @@ class DockerLoginPlace:
 class DockerRuntime:
     """Makes login containers on one Docker engine; safe to share across threads.
 
-    ``deployment`` (``Settings.deployment``) labels every container this runtime
-    makes, and ``reap`` touches no container without that label: deployments that
-    share an engine never remove each other's logins. ``start_grace`` seconds is
-    how long a fresh container is safe from ``reap``: its session may be newer
-    than the live ids the reaper read just before it listed the containers.
+    What a container is comes from one :class:`LoginContainerSpec` (the same one
+    the socket proxy builds from its own settings): the keywords below fill it, or
+    :meth:`from_spec` takes it whole. ``spec.deployment`` labels every container
+    this runtime makes, and ``reap`` touches no container without that label:
+    deployments that share an engine never remove each other's logins.
+    ``start_grace`` seconds is how long a fresh container is safe from ``reap``:
+    its session may be newer than the live ids the reaper read just before it
+    listed the containers.
     """
 
     name = "docker"
@@ -122,19 +133,34 @@ class DockerRuntime:
         extra_hosts: dict[str, str] | None = None,
         uid: int = defaults.DOCKER_UID,
         deployment: str = defaults.KEY_PREFIX,
+        login_command: tuple[str, ...] = (defaults.LOGIN_COMMAND,),
+        login_env: tuple[str, ...] = (),
         start_grace: float = defaults.DOCKER_START_GRACE,
         client: docker.DockerClient | None = None,
         base_url: str | None = None,
         api_version: str = "auto",
         timeout: int = defaults.DOCKER_TIMEOUT,
     ) -> None:
-        self.image, self.network, self.memory = image, network, memory
-        self.cpus, self.pids, self.tmpfs_size = cpus, pids, tmpfs_size
-        self.docker_runtime, self.uid = docker_runtime or None, uid
-        self.extra_hosts = dict(extra_hosts or {})
-        self.deployment, self.start_grace = deployment, start_grace
+        self.spec = LoginContainerSpec(
+            image=image, deployment=deployment, login_command=tuple(login_command),
+            network=network, runtime=docker_runtime or None, memory=memory, cpus=cpus,
+            pids=pids, home_size=tmpfs_size, extra_hosts=dict(extra_hosts or {}),
+            login_env=tuple(login_env), uid=uid)
+        self.start_grace = start_grace
         self._client, self._lock = client, threading.Lock()
         self._base_url, self._api_version, self._timeout = base_url, api_version, timeout
+
+    @classmethod
+    def from_spec(cls, spec: LoginContainerSpec, **connection: Any) -> DockerRuntime:
+        """A runtime for ``spec``; ``connection``: start_grace, client, base_url,
+        api_version, timeout."""
+        runtime = cls(spec.image, **connection)
+        runtime.spec = spec
+        return runtime
+
+    @property
+    def deployment(self) -> str:
+        return self.spec.deployment
 
     @property
     def api(self) -> docker.APIClient:
@@ -149,42 +175,10 @@ class DockerRuntime:
                     )
             return self._client.api
 
-    def _create(self, labels: dict[str, str], command: list[str] | None = None) -> str:
-        """Create and start a hardened container. A login one (no ``command``) keeps
-        no log and removes itself when its PID 1 exits at ``expires_at``; a
-        ``--version`` one keeps its log until it is removed."""
-        api, uid, opts = self.api, self.uid, "rw,noexec,nosuid,nodev"
-        host_config = api.create_host_config(
-            network_mode=self.network,
-            read_only=True,
-            privileged=False,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            tmpfs={
-                HOME: f"{opts},size={self.tmpfs_size},mode=0700,uid={uid},gid={uid}",
-                "/tmp": f"{opts},size=16m,mode=1777",
-            },
-            mem_limit=self.memory,
-            memswap_limit=self.memory,
-            nano_cpus=int(self.cpus * 1e9),
-            pids_limit=self.pids,
-            ipc_mode="private",
-            ulimits=[Ulimit(name="core", soft=0, hard=0)],
-            runtime=self.docker_runtime,
-            extra_hosts=self.extra_hosts or None,
-            auto_remove=command is None,
-            log_config=LogConfig(type="none") if command is None else None,
-        )
-        env = {"VF_EXPIRES_AT": labels[EXPIRES_LABEL]}
-        cid = api.create_container(
-            self.image,
-            command,
-            user=f"{uid}:{uid}",
-            labels={**labels, DEPLOYMENT_LABEL: self.deployment},
-            environment=env,
-            working_dir=HOME,
-            host_config=host_config,
-        )["Id"]
+    def _create(self, spec: LoginContainerSpec, variables: LoginVariables) -> str:
+        """Create and start one container exactly as ``spec`` says."""
+        api = self.api
+        cid = api.create_container_from_config(spec.create_body(variables))["Id"]
         try:
             api.start(cid)
         except BaseException:
@@ -193,9 +187,9 @@ class DockerRuntime:
         return cid
 
     def start(self, session_id: str, expires_at: int) -> DockerLoginPlace:
-        labels = {SESSION_LABEL: session_id, EXPIRES_LABEL: str(int(expires_at))}
+        variables = LoginVariables(int(expires_at), session_id=session_id)
         with docker_errors("Could not start a login container."):
-            cid = self._create(labels)
+            cid = self._create(self.spec, variables)
         return DockerLoginPlace(self.api, cid)
 
     def reap(self, live_session_ids: set[str]) -> int:
@@ -222,10 +216,11 @@ class DockerRuntime:
 
     def version(self, login_command: tuple[str, ...]) -> str:
         expires_at = int(time.time()) + defaults.DOCKER_PROBE_TTL
-        labels = {PROBE_LABEL: uuid.uuid4().hex, EXPIRES_LABEL: str(expires_at)}
+        variables = LoginVariables(expires_at, probe_id=uuid.uuid4().hex)
+        spec = replace(self.spec, login_command=tuple(login_command))
         api = self.api
         with docker_errors("Could not run the CLI's --version in a container."):
-            cid = self._create(labels, [*login_command, "--version"])
+            cid = self._create(spec, variables)
             try:
                 code = api.wait(cid, timeout=60).get("StatusCode")
                 out = api.logs(cid, stdout=True, stderr=False)
