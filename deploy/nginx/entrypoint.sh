@@ -20,6 +20,33 @@ if [ -n "${VF_API_PORT:-}" ] && [ "${VF_API_PORT}" != "${VF_HTTP_PORT:-}" ]; the
     exit 2
 fi
 
+# Published beyond this machine without host keys, anyone who reaches the edge
+# could start logins and use the refresh relay: protected mode trusts private
+# addresses, and behind Docker's userland proxy or a load balancer that hides the
+# client every caller has one. Refuse, unless the operator says only a private
+# network reaches it (VF_OPEN_NETWORK=private).
+bind=${VF_BIND_ADDRESS:-127.0.0.1}
+case ${VF_OPEN_NETWORK:-} in
+    ''|private) ;;
+    *) say "VF_OPEN_NETWORK must be empty or 'private', got '$VF_OPEN_NETWORK'"; exit 2 ;;
+esac
+case $bind in
+    127.*|::1|'[::1]'|localhost) ;;
+    *)
+        if [ -z "${VF_HOST_KEYS:-}" ] && [ "${VF_OPEN_NETWORK:-}" != private ]; then
+            say "refusing to start: VF_BIND_ADDRESS=$bind publishes the broker beyond this" \
+                "machine and VF_HOST_KEYS is empty, so anyone who reaches it could start" \
+                "logins and use the refresh relay. Set VF_HOST_KEYS (python -m" \
+                "vaporforge.hostkeys new NAME), or VF_OPEN_NETWORK=private if only a private" \
+                "network you trust reaches this port, or VF_BIND_ADDRESS=127.0.0.1" \
+                "(docs/OPERATIONS.md, \"Who may reach the broker\")"
+            exit 2
+        fi
+        [ -n "${VF_HOST_KEYS:-}" ] || say "VF_OPEN_NETWORK=private: serving $bind without" \
+            "host keys; every client that reaches it may start logins"
+        ;;
+esac
+
 if [ -s "$cert" ] || [ -s "$key" ]; then
     for f in "$cert" "$key"; do
         [ -s "$f" ] || { say "VF_TLS_CERT and VF_TLS_KEY go together; $f is missing"; exit 2; }
