@@ -3,7 +3,9 @@
 #
 #   scripts/docker-engine.sh start       start dockerd (no-op if ours is up); prints
 #                                        `export DOCKER_HOST=... VF_DOCKER_STARTED=1|0`
-#                                        (use: eval "$(... start)"; 0: it was already up)
+#                                        (use: eval "$(... start)"; 0: it was already up).
+#                                        With Debian's runsc installed, it is runtime
+#                                        `runsc` (gVisor) there, see below
 #   scripts/docker-engine.sh stop        stop the dockerd that `start` started (by its pidfile)
 #   scripts/docker-engine.sh status      exit 0 if ours is up
 #   scripts/docker-engine.sh env         print the export line only
@@ -27,10 +29,17 @@
 # The daemon runs with --iptables=false --bridge=none: containers get network
 # "none" or "host" only (a container asking for "bridge" gets loopback only), and
 # nothing on the host's firewall changes.
+# The daemon reads $STATE/daemon.json (written at each start; never /etc/docker/):
+# when runsc is installed (Debian's package `runsc`, or VF_RUNSC), it registers it as
+# runtime "runsc" with `--network=none` (gVisor's own network stack has nothing to
+# use without a bridge): `docker run --runtime runsc --network none ...`, or
+# VF_DOCKER_RUNTIME=runsc for login containers. If ours is already up without it,
+# start adds it with a reload (SIGHUP), as long as that daemon reads $STATE/daemon.json.
 # base-image and build talk to $DOCKER_HOST when it is set, else to the private
 # engine (which must be started first). Every subcommand is safe to rerun.
 #
-# Environment: VF_DOCKER_STATE, VF_BASE_IMAGE (default vaporforge/base:bookworm; any
+# Environment: VF_DOCKER_STATE, VF_RUNSC (default: runsc on PATH; `none`: do not
+# register it), VF_BASE_IMAGE (default vaporforge/base:bookworm; any
 # Debian-like image already in the engine, e.g. node:22-bookworm-slim), VF_CLI_SIMULATOR
 # (default tests/support/cli_simulator.py), VF_DEBIAN_MIRROR (default: from /etc/apt/sources.list*),
 # VF_BUILD_CA_FILE (CA bundle for npm and pip at build time; default $NODE_EXTRA_CA_CERTS
@@ -43,6 +52,7 @@ STATE=${VF_DOCKER_STATE:-/var/tmp/vaporforge-docker}
 SOCK=$STATE/docker.sock
 PIDFILE=$STATE/docker.pid
 LOG=$STATE/dockerd.log
+CONFIG=$STATE/daemon.json
 OWN_HOST=unix://$SOCK
 BASE_TAG=vaporforge/base:bookworm
 BASE_IMAGE=${VF_BASE_IMAGE:-$BASE_TAG}
@@ -88,9 +98,50 @@ our_pid() { live_pid "$PIDFILE" dockerd; }
 
 engine_up() { DOCKER_HOST=${1:-$OWN_HOST} docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+runsc_path() {  # the runsc to register, or nothing
+    local path=${VF_RUNSC:-$(command -v runsc || true)}
+    [ "$path" = none ] && return 0
+    [ -z "$path" ] || [ -x "$path" ] || die "VF_RUNSC=$path is not an executable"
+    printf '%s' "$path"
+}
+
+write_config() {  # $CONFIG: the runtimes beside runc (only runsc, when installed)
+    local runsc
+    runsc=$(runsc_path)
+    if [ -n "$runsc" ]; then
+        # --network=none: on this engine (--bridge=none) a container has no network to
+        # hand to gVisor's netstack; a networked host uses --network=sandbox instead
+        # (docs/OPERATIONS.md).
+        printf '{\n  "runtimes": {\n    "runsc": {\n      "path": "%s",\n      "runtimeArgs": ["--network=none"]\n    }\n  }\n}\n' \
+            "$runsc" >"$CONFIG.tmp"
+    else
+        printf '{}\n' >"$CONFIG.tmp"
+    fi
+    mv "$CONFIG.tmp" "$CONFIG"
+}
+
+has_runsc() { docker -H "$OWN_HOST" info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; }
+
+add_runsc() {  # ours is up: make runsc known to it when it is installed but missing
+    local pid=$1 runsc
+    runsc=$(runsc_path)
+    if [ -z "$runsc" ] || has_runsc; then return 0; fi
+    if ! tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qx -- "--config-file"; then
+        say "warning: runsc is installed but dockerd $pid was started without $CONFIG;" \
+            "to register it: $0 stop && $0 start"
+        return 0
+    fi
+    write_config
+    kill -HUP "$pid"  # dockerd reloads its runtimes from the config file
+    for _ in $(seq 1 50); do has_runsc && break; sleep 0.1; done
+    if has_runsc; then say "registered runsc in dockerd $pid"
+    else say "warning: dockerd $pid did not take runsc; see $LOG"; fi
+}
+
 cmd_start() {
     need_packages dockerd:docker.io docker:docker.io
     if our_pid >/dev/null && engine_up; then
+        add_runsc "$(our_pid)"
         echo "export DOCKER_HOST=$OWN_HOST VF_DOCKER_STARTED=0"
         return 0
     fi
@@ -104,9 +155,10 @@ cmd_start() {
     live_pid "$STATE/exec/containerd/containerd.pid" containerd >/dev/null \
         || rm -f "$STATE/exec/containerd/containerd.pid"
     local t0=$SECONDS
+    write_config
     # setsid + nohup: the daemon outlives this script and the caller's terminal.
     setsid nohup dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
-        --data-root "$STATE/data" --exec-root "$STATE/exec" \
+        --config-file "$CONFIG" --data-root "$STATE/data" --exec-root "$STATE/exec" \
         -H "$OWN_HOST" --pidfile "$PIDFILE" </dev/null >>"$LOG" 2>&1 &
     for _ in $(seq 1 300); do
         engine_up && break
@@ -115,7 +167,7 @@ $(tail -n 3 "$LOG")"
         sleep 0.1
     done
     engine_up || die "dockerd did not answer within 30 s; see $LOG"
-    say "dockerd $(cat "$PIDFILE") up on $SOCK in $((SECONDS - t0)) s"
+    say "dockerd $(cat "$PIDFILE") up on $SOCK in $((SECONDS - t0)) s$(has_runsc && echo ', with runtime runsc')"
     echo "export DOCKER_HOST=$OWN_HOST VF_DOCKER_STARTED=1"
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command. On a fresh Debian machine it installs what the
 # tests need (redis-server; a virtualenv with the locked packages; with Docker
-# tests on, docker.io and debootstrap, a private dockerd and the login images),
+# tests on, docker.io, debootstrap and runsc (gVisor), a private dockerd and the login images),
 # then runs ruff, mypy and pytest. Extra arguments go to pytest.
 #
 #   VF_DOCKER_TESTS=0|1    run the tests that need a Docker engine (default: 1)
@@ -22,7 +22,8 @@ source scripts/lib.sh
 
 apt_install redis-server:redis-server
 if [[ $VF_DOCKER_TESTS == 1 ]]; then
-  apt_install dockerd:docker.io debootstrap:debootstrap docker:docker.io docker-compose:docker-compose
+  apt_install dockerd:docker.io debootstrap:debootstrap docker:docker.io docker-compose:docker-compose \
+    runsc:runsc  # gVisor: scripts/docker-engine.sh registers it as runtime runsc
 fi
 
 ensure_venv "$VENV"
