@@ -1,7 +1,8 @@
 """Reaping on a shared Docker engine (VF_DOCKER_TESTS=1): each deployment's
 reaper touches only its own containers, and never a container another worker
 of its own deployment is still starting (a fresh login container, a start-up
-``--version`` probe)."""
+``--version`` probe). The basic sweep and the probe run under runc and under
+gVisor (``runsc``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.support.oci_runtimes import PIDS, RUNTIMES, engine_setting, require_runtime
 from worker.runtimes.docker_runtime import (
     DEPLOYMENT_LABEL,
     EXPIRES_LABEL,
@@ -50,10 +52,11 @@ def names(engine: docker.DockerClient) -> Iterator[dict[str, str]]:
             engine.api.remove_container(c["Id"], force=True)
 
 
-def runtime(deployment: str, **kwargs: float) -> DockerRuntime:
-    return DockerRuntime(IMAGE, network="none", memory="128m", pids=32,
-                         deployment=deployment, base_url=os.environ.get("DOCKER_HOST"),
-                         **kwargs)
+def runtime(deployment: str, oci: str = "runc", **kwargs: float) -> DockerRuntime:
+    """A worker's runtime; ``oci``: runc (the engine's default) or runsc."""
+    return DockerRuntime(IMAGE, network="none", memory="128m", pids=PIDS[oci],
+                         docker_runtime=engine_setting(oci) or None, deployment=deployment,
+                         base_url=os.environ.get("DOCKER_HOST"), **kwargs)
 
 
 def containers(engine: docker.DockerClient, deployment: str) -> dict[str, dict]:
@@ -62,13 +65,18 @@ def containers(engine: docker.DockerClient, deployment: str) -> dict[str, dict]:
     return {c["Labels"].get(SESSION_LABEL) or c["Labels"][PROBE_LABEL]: c for c in found}
 
 
-def test_two_deployments_never_reap_each_others_containers(engine, names):
-    staging, production = runtime(names["a"], start_grace=0), runtime(names["b"], start_grace=0)
+@pytest.mark.parametrize("oci", RUNTIMES)
+def test_two_deployments_never_reap_each_others_containers(engine, names, oci):
+    require_runtime(engine, oci)
+    staging = runtime(names["a"], oci, start_grace=0)
+    production = runtime(names["b"], oci, start_grace=0)
     expires = int(time.time()) + 300
     places = [staging.start("staging-login", expires),
               production.start("production-login", expires)]
     try:
-        labels = engine.api.inspect_container(places[0].container_id)["Config"]["Labels"]
+        attrs = engine.api.inspect_container(places[0].container_id)
+        assert attrs["HostConfig"]["Runtime"] == oci
+        labels = attrs["Config"]["Labels"]
         assert labels[DEPLOYMENT_LABEL] == names["a"]
         assert labels[SESSION_LABEL] == "staging-login"
 
@@ -110,13 +118,15 @@ def test_a_fresh_login_container_is_safe_from_another_workers_reaper(engine, nam
         starting.stop()
 
 
-def test_a_start_up_probe_survives_another_workers_reaper(engine, names):
-    other = runtime(names["a"], start_grace=0)
+@pytest.mark.parametrize("oci", RUNTIMES)
+def test_a_start_up_probe_survives_another_workers_reaper(engine, names, oci):
+    require_runtime(engine, oci)
+    other = runtime(names["a"], oci, start_grace=0)
     result: list[str | BaseException] = []
 
     def probe() -> None:
         try:
-            result.append(runtime(names["a"]).version(("claude",)))
+            result.append(runtime(names["a"], oci).version(("claude",)))
         except BaseException as exc:  # noqa: BLE001 - reported below
             result.append(exc)
 
