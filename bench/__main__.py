@@ -1,10 +1,11 @@
 """``python -m bench``: run the benchmark suite, write JSON and BENCHMARKS.md.
 
-    python -m bench [--quick] [--only url,handoff,poll,density,burst]
+    python -m bench [--quick] [--only url,handoff,poll,density,burst,gvisor]
                     [--docker | --no-docker] [--real-cli PATH] [--report-only]
 
 Figures: ``url`` (1, time to URL), ``handoff`` (2), ``poll`` (3), ``density``
-(4), ``burst`` (5); ``profile`` (py-spy on the poll path) runs only when named.
+(4), ``burst`` (5), ``gvisor`` (6, runc and runsc side by side); ``profile``
+(py-spy on the poll path) runs only when named.
 Results: ``bench/results/latest.json`` (the only one kept; git keeps the history); the table
 goes to ``BENCHMARKS.md`` at the repository root.
 """
@@ -24,12 +25,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import fig_burst, fig_density, fig_handoff, fig_poll, fig_url, profile_poll, report
+from bench import (
+    fig_burst,
+    fig_density,
+    fig_gvisor,
+    fig_handoff,
+    fig_poll,
+    fig_url,
+    profile_poll,
+    report,
+)
 from bench.common import PINNED_CLI, PRIVATE_DOCKER, ROOT, Lab, Options, machine
 
 FIGURES: dict[str, Callable[[Lab, Options], dict[str, Any]]] = {
     "url": fig_url.run, "handoff": fig_handoff.run, "poll": fig_poll.run,
-    "density": fig_density.run, "burst": fig_burst.run}
+    "density": fig_density.run, "burst": fig_burst.run, "gvisor": fig_gvisor.run}
 ON_REQUEST = {"profile": profile_poll.run}
 RESULTS = ROOT / "bench" / "results"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import fig_gvisor
 from bench.common import ROOT
 
 HEADER = """# Benchmarks
@@ -68,7 +69,9 @@ def goals(figs: dict[str, Any]) -> list[str]:
         rows.append(_goal("Waiting sessions in one worker process (simulator)", "200",
                           f"{held} (ramp up to {most})",
                           held >= 200 if most >= 200 or held < most else None))
-    return ["## Goals (issue 11)", "", *_table(["goal", "target", "measured", ""], rows)]
+    gvisor = fig_gvisor.goal(figs.get("gvisor", {}))
+    rows += [gvisor] if gvisor else []
+    return ["## Goals", "", *_table(["goal", "target", "measured", ""], rows)]
 
 
 def fig_url(fig: dict[str, Any]) -> list[str]:
@@ -262,10 +265,11 @@ def write(results: dict[str, Any]) -> None:
              *goals(figs), *fig_url(figs.get("url", {})),
              *fig_handoff(figs.get("handoff", {})), *fig_poll(figs.get("poll", {})),
              *fig_density(figs.get("density", {})), *fig_burst(figs.get("burst", {})),
+             *fig_gvisor.report(figs.get("gvisor", {})),
              *profile(figs.get("profile", {})), *dominates(figs),
              "## Run it", "",
              "`make bench` (= `.venv/bin/python -m bench`), or `python -m bench --quick` (a "
-             "1–2 minute smoke run); `--only url,handoff,poll,density,burst,profile`; "
+             "1–2 minute smoke run); `--only url,handoff,poll,density,burst,gvisor,profile`; "
              "`--docker/--no-docker` (default: when an engine with the login images answers, "
              "`$DOCKER_HOST` or `scripts/docker-engine.sh`'s); `--real-cli PATH` (default: the "
              "pinned CLI in `~/.cache/vaporforge-cli/`). Needs `wrk` and `redis-benchmark` "
