@@ -285,17 +285,22 @@ for host in ({{"privileged": True}}, {{"binds": ["/:/host"]}}, {{"cap_add": ["SY
         print("created")
     except docker.errors.APIError as e:
         print(e.status_code)
-for call in (lambda: client.api.containers(all=True), lambda: client.api.images()):
-    try:
-        call()
-        print("listed")
-    except docker.errors.APIError as e:
-        print(e.status_code)
+try:  # the proxy sends its own label filter: only this deployment's containers
+    found = client.api.containers(all=True)
+    mine = all(c["Labels"].get("vaporforge.deployment") == "{composed.project}" for c in found)
+    print("only-ours" if mine else "foreign")
+except docker.errors.APIError as e:
+    print(e.status_code)
+try:
+    client.api.images()
+    print("listed")
+except docker.errors.APIError as e:
+    print(e.status_code)
 """
     done = subprocess.run(["docker", "exec", composed.container("worker"), "python", "-c",
                            script], capture_output=True, text=True, timeout=60, check=False,
                           env=composed.env)
-    assert done.stdout.split() == ["403"] * 5, done.stdout + done.stderr
+    assert done.stdout.split() == ["403"] * 3 + ["only-ours", "403"], done.stdout + done.stderr
 
 
 def test_slow_header_clients_do_not_starve_the_api_behind_the_edge(composed):
@@ -310,6 +315,58 @@ def test_slow_header_clients_do_not_starve_the_api_behind_the_edge(composed):
           f"answered, slowest {slowest:.0f} ms; nginx dropped slow clients {slow.drops} times")
     assert result.sent >= 10 and result.failures == [] and result.answered == result.sent
     assert slow.drops >= 16  # nginx's client_header_timeout ended each one at least once
+
+
+def test_the_edge_publishes_on_loopback_only_by_default(composed, engine):
+    """No VF_BIND_ADDRESS: both ports answer on this machine only."""
+    bindings = engine.api.inspect_container(composed.container("edge"))["HostConfig"]
+    hosts = {b["HostIp"] for held in bindings["PortBindings"].values() for b in held}
+    assert hosts == {"127.0.0.1"}
+
+
+def edge_with(composed: Composed, engine: docker.DockerClient, **env: str) -> dict:
+    """Recreate only the edge with ``env`` added; its inspect once it runs or gave up."""
+    edge = Composed(composed.project, {**composed.env, **env}, composed.api, composed.http,
+                    composed.ca)
+    edge.compose("up", "-d", "--no-deps", "--force-recreate", "edge")
+
+    def settled() -> dict | None:
+        state = engine.api.inspect_container(edge.container("edge"))
+        running = state["State"]["Running"] and not state["State"]["Restarting"]
+        try:
+            answered = running and composed.get("/healthz").status_code == 200
+        except requests.RequestException:
+            answered = False
+        if answered:
+            return state
+        return state if state["State"]["ExitCode"] == 2 else None
+
+    return wait_for(settled, timeout=60, interval=0.25, what="the edge to start or refuse")
+
+
+@pytest.mark.parametrize(("env", "starts"), [
+    ({"VF_BIND_ADDRESS": "0.0.0.0"}, False),
+    ({"VF_BIND_ADDRESS": "0.0.0.0", "VF_OPEN_NETWORK": "yes"}, False),
+    ({"VF_BIND_ADDRESS": "0.0.0.0", "VF_OPEN_NETWORK": "private"}, True),
+    ({"VF_BIND_ADDRESS": "0.0.0.0", "VF_HOST_KEYS": "app=sha256:" + "0" * 64}, True),
+], ids=["public", "unknown-opt-in", "private-opt-in", "host-keys"])
+def test_a_public_bind_address_needs_host_keys_or_the_private_opt_in(composed, engine, env,
+                                                                     starts):
+    try:
+        state = edge_with(composed, engine, **env)
+        logs = engine.api.logs(state["Id"]).decode()
+        if starts:
+            held = state["HostConfig"]["PortBindings"].values()
+            assert {b["HostIp"] for ports in held for b in ports} == {"0.0.0.0"}
+        else:
+            assert state["State"]["ExitCode"] == 2
+            if "VF_OPEN_NETWORK" in env:
+                assert "VF_OPEN_NETWORK must be empty or 'private'" in logs, logs
+            else:  # it says which setting to add
+                assert "refusing to start" in logs and "Set VF_HOST_KEYS" in logs, logs
+                assert "VF_OPEN_NETWORK=private" in logs, logs
+    finally:
+        edge_with(composed, engine)  # back to the default for the tests after this one
 
 
 def test_scales_to_two_workers_and_goes_down_clean(composed, engine):
