@@ -40,17 +40,45 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export VF_REQUIRE_CLIENT_KEY=${VF_REQUIRE_CLIENT_KEY:-true}
 port=${VF_DEV_PORT:-8000}
 
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT
-trap 'exit 130' INT TERM
+# Each process runs in a session of its own, so the terminal's Ctrl-C reaches only
+# this script, which stops them in order: the API and the worker first (SIGTERM:
+# gunicorn's graceful stop, Celery's warm shutdown, in which logins waiting for a
+# code end as worker_shutdown), and once both have exited, a redis-server started
+# here, which their last calls still needed. A second Ctrl-C makes Celery stop at
+# once (its cold shutdown). Not Ctrl-C for all of them at once: Redis would go
+# before the worker's drain (a minute of failing calls), and gunicorn 27's gthread
+# worker can deadlock on SIGINT (its signal handler takes the thread pool's lock).
+worker_pid= api_pid= redis_pid=
+reap() {  # wait returns early when a trapped signal comes: wait until the child is gone
+  while kill -0 "$1" 2>/dev/null; do wait "$1" 2>/dev/null || true; done
+}
+stop_all() {
+  trap 'kill -QUIT $worker_pid 2>/dev/null || true' INT
+  trap '' TERM HUP
+  kill $worker_pid $api_pid 2>/dev/null || true
+  local pid
+  for pid in $worker_pid $api_pid; do reap "$pid"; done
+  if [[ -n $redis_pid ]]; then
+    kill "$redis_pid" 2>/dev/null || true
+    reap "$redis_pid"
+  fi
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+# setsid execs the command in this process (a background job here is no process
+# group leader, there being no job control), so $! is the command's own pid.
 if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
   redis_port=$(python -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 6379)' "$REDIS_URL")
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no & pids+=($!)
+  setsid redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no &
+  redis_pid=$!
   for _ in $(seq 50); do redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 echo "== login command: $VF_LOGIN_COMMAND"
-celery -A worker worker --loglevel INFO & pids+=($!)
-gunicorn --bind "127.0.0.1:$port" --workers 2 --threads 4 --no-control-socket 'api:create_app()' & pids+=($!)
+setsid celery -A worker worker --loglevel INFO & worker_pid=$!
+setsid gunicorn --bind "127.0.0.1:$port" --workers 2 --threads 4 --no-control-socket 'api:create_app()' &
+api_pid=$!
 echo "== API on http://127.0.0.1:$port (try: curl -X POST -H 'Content-Type: application/json'" \
   "-d '{}' http://127.0.0.1:$port/api/auth/sessions)"
 wait -n
