@@ -5,7 +5,9 @@ stand-ins for the registry images docker-compose.yml starts from (Python,
 Redis, Debian for the edge, the login image's base) out of the debootstrap base,
 and the compose file takes them through its VF_*_IMAGE variables.
 tests/compose.test.yml adds what only the test needs: the simulator login image,
-login containers without network, test image tags. The stack runs with a
+login containers without network, test image tags. The images the stack builds
+(broker, edge, login) are removed first, as a machine that never built them has
+none: `up --build` must not pull one. The stack runs with a
 self-signed certificate made here, so everything goes through the edge over
 https: one sealed login (its containers made through the socket proxy), the
 edge's limits (slow-header clients, a 1 MB body), the private operations data,
@@ -31,6 +33,7 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -59,6 +62,8 @@ else:
     pytest.skip("no compose client (the test command installs docker-compose)",
                 allow_module_level=True)
 PROJECT_LABEL = "com.docker.compose.project"
+BUILT_REPOSITORIES = ("vaporforge/broker", "vaporforge/edge")
+"""Images only the compose file builds: every tag of theirs goes before the test."""
 DEPLOYMENT_LABEL = "vaporforge.deployment"
 
 
@@ -129,6 +134,33 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
+def built_tags() -> set[str]:
+    """The tags `up --build` makes under tests/compose.test.yml: every service that
+    builds, with the image name the override gives it."""
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    override = yaml.safe_load((ROOT / "tests/compose.test.yml").read_text())["services"]
+    return {override[name]["image"] for name, svc in base.items() if "build" in svc}
+
+
+def remove_built_images(engine: docker.DockerClient) -> list[str]:
+    """Untag what a fresh machine does not have: every broker and edge tag and the
+    tags the test's `up --build` makes (never vaporforge/login-test, vaporforge/base
+    or the compose-bases stand-ins, which other tests use). Forced, so an image a
+    container still runs is untagged, not kept; without pruning, so the untagged
+    parent layers stay as the build cache. Returns the tags removed."""
+    doomed = built_tags()
+    removed = []
+    for image in engine.images.list():
+        for tag in image.tags:
+            if tag.rsplit(":", 1)[0] in BUILT_REPOSITORIES or tag in doomed:
+                engine.api.remove_image(tag, force=True, noprune=True)
+                removed.append(tag)
+    left = [tag for image in engine.images.list() for tag in image.tags
+            if tag.rsplit(":", 1)[0] in BUILT_REPOSITORIES or tag in doomed]
+    assert left == [], left
+    return sorted(removed)
+
+
 def leftovers(engine: docker.DockerClient, composed: Composed) -> list[str]:
     """Containers and networks of this project, and login containers of its deployment."""
     project = {"label": f"{PROJECT_LABEL}={composed.project}"}
@@ -154,6 +186,8 @@ def composed(engine: docker.DockerClient, tmp_path_factory) -> Iterator[Composed
     print(f"compose: local base images in {time.monotonic() - started:.1f} s")
     exports = bases.stdout.strip().splitlines()[-1]
     assert exports.startswith("export ")
+    # As on a machine that never built them: `up --build` must not need them (issue 20).
+    print(f"compose: removed the images the stack builds: {remove_built_images(engine)}")
     project, http_port, https_port = f"vftest{uuid.uuid4().hex[:8]}", free_port(), free_port()
     cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}

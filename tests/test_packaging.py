@@ -45,24 +45,31 @@ def test_compose_file_has_the_services_and_commands_operators_rely_on():
 
 
 def test_no_service_pulls_an_image_that_another_service_builds():
-    """docker-compose 1.29 pulls the image of a service without build: when it creates
-    it, in its own order; an image the stack builds exists in no registry. So every
-    service naming a built image builds it the same way, and the test override gives
-    each building service the same build network."""
+    """An image the stack builds exists in no registry. One service builds it (Compose
+    v2 builds services in parallel, and two builds of one tag can collide); every
+    other service naming it never pulls it (pull_policy, Compose v2) and depends on
+    the builder, so docker-compose 1.29, which ignores pull_policy and pulls a missing
+    image when it comes to a service, builds it first. The test override keeps that:
+    the same tag for all of them, a build network for each service that builds."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    builds = {svc["image"]: svc["build"] for svc in services.values() if "build" in svc}
-    for name, svc in services.items():
-        if svc.get("image") in builds:
-            assert svc.get("build") == builds[svc["image"]], name
-    override = yaml.safe_load((ROOT / "tests/compose.test.yml").read_text())["services"]
+    builders: dict[str, list[str]] = {}
     for name, svc in services.items():
         if "build" in svc:
-            assert override[name]["build"] == {"network": "host"}, name
+            builders.setdefault(svc["image"], []).append(name)
+    assert all(len(names) == 1 for names in builders.values()), builders
+    for name, svc in services.items():
+        if svc.get("image") in builders and "build" not in svc:
+            assert svc.get("pull_policy") == "never", name
+            assert builders[svc["image"]][0] in svc.get("depends_on", {}), name
+    override = yaml.safe_load((ROOT / "tests/compose.test.yml").read_text())["services"]
     tags: dict[str, set[str]] = {}
-    for name, changed in override.items():
-        if "build" in services[name]:
-            tags.setdefault(services[name]["image"], set()).add(changed["image"])
+    for name, svc in services.items():
+        assert ("build" in override.get(name, {})) == ("build" in svc), name
+        if "build" in svc:
+            assert override[name]["build"] == {"network": "host"}, name
+        if svc.get("image") in builders:
+            tags.setdefault(svc["image"], set()).add(override[name]["image"])
     assert all(len(names) == 1 for names in tags.values()), tags
 
 
