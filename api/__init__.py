@@ -12,7 +12,19 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, health, limits, metrics, modes, refresh, sessions, tickets, web
+from api import (
+    bodies,
+    errors,
+    health,
+    limits,
+    metrics,
+    modes,
+    refresh,
+    revocations,
+    sessions,
+    tickets,
+    web,
+)
 from api.context import EXTENSION, ApiContext
 from vaporforge import connections, defaults, logs
 from vaporforge.access import PROTECTED_MODE_WARNING
@@ -74,12 +86,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         api.spec.components.security_scheme(name, {"type": "http", "scheme": "bearer",
                                                    "description": description})
     errors.register(app)
-    app.before_request(sessions.require_json_body)
+    app.before_request(bodies.require_json_body)
     app.after_request(_security_headers)
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
     api.register_blueprint(refresh.blp)
     api.register_blueprint(tickets.blp)
+    api.register_blueprint(revocations.blp)
+    revocations.install(app, app.extensions[EXTENSION])
     api.register_blueprint(modes.blp)
     app.register_blueprint(web.blp)
     app.register_blueprint(metrics.blp)

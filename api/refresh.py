@@ -7,6 +7,8 @@ The rate limit (``VF_REFRESH_RATE`` per client address) is attached in
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any
 
 from flask import request
@@ -16,12 +18,16 @@ from marshmallow import Schema, fields, validate
 
 from api.context import ApiContext, api_context
 from api.limits import hit_rate
+from api.revocations import revocations
 from api.schemas import ErrorSchema
 from vaporforge import grants
 from vaporforge.access import bearer, needs_ticket, user_digest
-from vaporforge.errors import GrantRequired, RefreshRejected
-from vaporforge.events import EventType, Subject
+from vaporforge.errors import GrantRequired, GrantReused, GrantRevoked, RefreshRejected
+from vaporforge.events import EventType, Subject, audit_log, encode
 from vaporforge.refresh import relay_refresh
+from vaporforge.revocations import Admission, Verdict
+
+log = logging.getLogger("vaporforge.api")
 
 blp = Blueprint("refresh", __name__, url_prefix="/api/auth/refresh",
                 description="Fresh tokens for a refresh token the browser holds; nothing is kept")
@@ -102,7 +108,10 @@ class Refresh(MethodView):
         With host keys set (and in protected mode from outside private networks)
         the login's ``refresh_grant`` is required: ``401 grant_required`` without
         it, ``401 grant_invalid`` for a bad one or one for another token,
-        ``403 scope_not_allowed`` beyond its scopes. ``400 refresh_rejected``:
+        ``403 scope_not_allowed`` beyond its scopes, ``401 grant_revoked`` when the
+        host revoked it (or the broker lost its revocations: fail closed),
+        ``401 grant_reused`` for a grant already rotated (a copy exists; every
+        grant of that login is then revoked). ``400 refresh_rejected``:
         the sign-in service refused the token (sign in again).
         ``502 upstream_unavailable``: it could not be reached or timed out.
         """
@@ -114,17 +123,50 @@ class Refresh(MethodView):
             return relay_refresh(settings.token_url, args["refresh_token"], scope,
                                  settings.refresh_timeout)
         scope = grants.allowed_scope(grant, scope)
-        hit_rate(settings.user_refresh_rate, "refresh_user",
-                 user_digest(grant.host, grant.end_user))
         subject = Subject(grant.host, grant.end_user, grant.session_id, grant.mode)
+        # Revoked and reused grants are refused here: no budget spent, nothing sent upstream.
+        next_id = grants.new_id()
+        admitted = admit(ctx, grant, subject, next_id)
         try:
+            hit_rate(settings.user_refresh_rate, "refresh_user",
+                     user_digest(grant.host, grant.end_user))
             answer = relay_refresh(settings.token_url, args["refresh_token"], scope,
                                    settings.refresh_timeout)
         except RefreshRejected as exc:
+            revocations().rewind(grant, next_id)
             ctx.events.emit(EventType.TOKEN_REFRESH_REJECTED, subject, exc.code.value)
             raise
+        except BaseException:
+            # The next grant was never handed out: the one sent stays current, so
+            # retrying it after an outage or a limit is not taken for a copy.
+            revocations().rewind(grant, next_id)
+            raise
         ctx.events.emit(EventType.TOKEN_REFRESHED, subject)
+        following = replace(grant, grant_id=next_id, issued_ms=admitted.issued_ms,
+                            generation=grant.generation + 1)
         answer["refresh_grant"] = grants.issue(
-            settings.grant_keys, grant, answer["claudeAiOauth"]["refreshToken"],
+            settings.grant_keys, following, answer["claudeAiOauth"]["refreshToken"],
             settings.grant_ttl)
         return answer
+
+
+def admit(ctx: ApiContext, grant: grants.Grant, subject: Subject, next_id: str) -> Admission:
+    """The revocation and reuse checks (:mod:`vaporforge.revocations`):
+    GrantRevoked / GrantReused (the host hears ``token.reuse_detected``), else
+    the admission; a family found without a record is said in the audit log."""
+    admitted = revocations().admit(grant, next_id)
+    if admitted.verdict is Verdict.REVOKED:
+        log.info("refresh refused: grant revoked (%s)", admitted.why)
+        raise GrantRevoked()
+    if admitted.verdict is Verdict.REUSED:
+        ctx.events.emit(EventType.TOKEN_REUSE_DETECTED, subject, GrantReused.code.value)
+        raise GrantReused()
+    if admitted.started and grant.generation > 0:
+        audit_log.warning(encode({
+            "type": "grant.family_record_missing", "created": admitted.issued_ms // 1000,
+            "data": {"host": grant.host, "end_user": grant.end_user,
+                     "session_id": grant.session_id, "mode": grant.mode,
+                     "generation": grant.generation,
+                     "note": "no record of this grant family (the store lost it): "
+                             "accepted, recording again"}}))
+    return admitted

@@ -50,6 +50,8 @@ class ErrorCode(StrEnum):
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     GRANT_REQUIRED = "grant_required"
     GRANT_INVALID = "grant_invalid"
+    GRANT_REVOKED = "grant_revoked"
+    GRANT_REUSED = "grant_reused"
     SCOPE_NOT_ALLOWED = "scope_not_allowed"
     # The refresh relay.
     REFRESH_REJECTED = "refresh_rejected"
@@ -68,6 +70,7 @@ class ErrorCode(StrEnum):
     EXPIRED = "expired"
     CREDENTIALS_EXPIRED = "credentials_expired"
     SUPERSEDED = "superseded"
+    REVOKED = "revoked"
     ABANDONED = "abandoned"
     # Operators only: the process refuses to start.
     CONFIG_ERROR = "config_error"
@@ -180,6 +183,17 @@ class GrantInvalid(BrokerError):
     code = ErrorCode.GRANT_INVALID
     message = ("The refresh grant is not valid for this refresh token (bad, expired, from "
                "another broker, or for another token). Sign in again.")
+
+
+class GrantRevoked(BrokerError):
+    code = ErrorCode.GRANT_REVOKED
+    message = "The host app disconnected this sign-in. Connect again."
+
+
+class GrantReused(BrokerError):
+    code = ErrorCode.GRANT_REUSED
+    message = ("This refresh grant was already used, so a copy of it exists elsewhere; every "
+               "grant of this sign-in is now refused. Connect again.")
 
 
 class ScopeNotAllowed(BrokerError):

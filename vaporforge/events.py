@@ -1,7 +1,8 @@
 """Events for the host: what happened to a host user's login or refresh.
 
 Types: ``login.created``, ``login.ready``, ``login.claimed``, ``login.failed``,
-``login.cancelled``, ``token.refreshed``, ``token.refresh_rejected``. Each event
+``login.cancelled``, ``token.refreshed``, ``token.refresh_rejected``,
+``token.revoked``, ``token.reuse_detected``. Each event
 is ``{"id", "type", "created" (unix s), "data": {"host", "end_user",
 "session_id", "mode", "error_code"?}}`` and nothing else: no token, code, URL
 or credential can be put in one (:func:`build` takes only these fields).
@@ -39,6 +40,8 @@ class EventType(StrEnum):
     LOGIN_CANCELLED = "login.cancelled"
     TOKEN_REFRESHED = "token.refreshed"
     TOKEN_REFRESH_REJECTED = "token.refresh_rejected"
+    TOKEN_REVOKED = "token.revoked"
+    TOKEN_REUSE_DETECTED = "token.reuse_detected"
 
 
 @dataclass(frozen=True)

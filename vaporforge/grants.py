@@ -7,6 +7,11 @@ of the refresh token it was issued with, the session it came from and an expiry
 (``VF_GRANT_TTL``). The browser keeps it opaque and sends it with the refresh
 token; the relay answers a new one for the rotated refresh token.
 
+Each grant also names its *family* (a random id a claim's grant starts and every
+refresh's grant keeps), its own random id, its place in the family (0 for the
+claim's) and when it was issued in milliseconds: the relay's revocation and
+reuse checks (:mod:`vaporforge.revocations`) read those.
+
 Contract:
 - :func:`issue` never sees a secret it would keep: only the refresh token's hash
   goes into the grant.
@@ -22,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -44,16 +50,25 @@ TYPE = "vf-refresh-grant"
 MAX_GRANT_CHARS = 4096
 
 
-
-
-
 @dataclass(frozen=True)
 class Grant:
+    """What a grant says. ``family``, ``grant_id`` and ``issued_ms`` left empty are
+    chosen by :func:`issue` (a new family, a new id, the time of issue)."""
+
     host: str
     end_user: str
     mode: str
     scopes: tuple[str, ...]
     session_id: str = ""
+    family: str = ""
+    grant_id: str = ""
+    issued_ms: int = 0
+    generation: int = 0
+
+
+def new_id() -> str:
+    """A random family or grant id (128 bits)."""
+    return secrets.token_urlsafe(16)
 
 
 def parse_grant_keys(raw: str) -> tuple[bytes, ...]:
@@ -81,10 +96,13 @@ def token_hash(refresh_token: str) -> str:
 def issue(keys: Sequence[bytes], grant: Grant, refresh_token: str, ttl: int,
           now: float | None = None) -> str:
     """A grant for ``refresh_token``, signed with the first key."""
-    issued = int(time.time() if now is None else now)
+    moment = time.time() if now is None else now
+    issued = int(moment)
     claims = {"host": grant.host, "sub": grant.end_user, "mode": grant.mode,
               "scope": " ".join(grant.scopes), "rth": token_hash(refresh_token),
-              "sid": grant.session_id, "iat": issued, "exp": issued + ttl}
+              "sid": grant.session_id, "iat": issued, "exp": issued + ttl,
+              "fam": grant.family or new_id(), "jti": grant.grant_id or new_id(),
+              "ims": grant.issued_ms or int(moment * 1000), "gen": grant.generation}
     return jwt.encode({"alg": ALGORITHM, "typ": TYPE}, claims, OctKey.import_key(keys[0]),
                       algorithms=[ALGORITHM])
 
@@ -121,7 +139,13 @@ def check(keys: Sequence[bytes], value: str, refresh_token: str,
     if hosts is not None and host not in hosts:
         raise GrantInvalid()
     sid = claims.get("sid")
-    return Grant(host, end_user, mode, tuple(scope.split()), sid if isinstance(sid, str) else "")
+    family, grant_id, issued_ms, generation = (claims.get(n) for n in ("fam", "jti", "ims", "gen"))
+    # A grant from before families were kept has none: it is not one of ours any more.
+    if not (isinstance(family, str) and family and isinstance(grant_id, str) and grant_id
+            and type(issued_ms) is int and type(generation) is int):
+        raise GrantInvalid()
+    return Grant(host, end_user, mode, tuple(scope.split()), sid if isinstance(sid, str) else "",
+                 family, grant_id, issued_ms, generation)
 
 
 def for_login(keys: Sequence[bytes], ttl: int, grant: Grant,

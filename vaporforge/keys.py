@@ -24,9 +24,12 @@ class KeyKind(StrEnum):
     RATE_COUNT = "limit"     # string per session and request kind: its fixed-window count
     TICKET = "ticket"        # string per SHA-256 of a connect ticket: what it allows
     USER = "user"            # string per SHA-256 of host+end_user: that user's live login
+    REVOKED = "revoked"      # hash per SHA-256 of host+end_user: when its grants were revoked
+    FAMILY = "family"        # string per SHA-256 of a grant family id: its current grant's id
+    EPOCH = "epoch"          # string: when this store's revocation memory began (ms)
 
 
-GLOBAL_KINDS = frozenset({KeyKind.LIVE, KeyKind.WORKERS, KeyKind.METRICS})
+GLOBAL_KINDS = frozenset({KeyKind.LIVE, KeyKind.WORKERS, KeyKind.METRICS, KeyKind.EPOCH})
 """Kinds with one key per deployment, not one per session."""
 
 

@@ -58,7 +58,7 @@ from vaporforge.session.warm import WarmStore
 
 __all__ = ["AtCapacity", "Ending", "SessionNotFound", "Turn", "cancel", "claim", "create",
            "current", "end", "ended", "fail", "finish", "new_session_id", "next_code",
-           "observe", "publish_url", "reject_code", "settle", "start", "submit_code",
+           "observe", "publish_url", "reject_code", "revoke", "settle", "start", "submit_code",
            "succeed", "sweep", "take", "wait_ending", "when_ended", "withdraw_due",
            "withdraw_entry"]
 
@@ -106,6 +106,18 @@ def create(store: SessionStore, *, mode: LoginMode, token_hash: str, session_ttl
     if not bound.place_id:
         return record
     return replace(record, state=to, oauth_url=bound.oauth_url, place_id=bound.place_id)
+
+
+def revoke(store: SessionStore, host: str, end_user: str, session_id: str = "") -> list[str]:
+    """The host disconnected its user: the user's live login (only if it is
+    ``session_id``, when given) ends ``cancelled``/``revoked`` and its CLI stops,
+    as a superseded one does; returns the ids of the logins it ended."""
+    live = store.user_login(user_digest(host, end_user))
+    if not live or (session_id and live != session_id):
+        return []
+    ended_now = end(store, live, Event.CANCELLED, ErrorCode.REVOKED,
+                    "The host app disconnected this user.")
+    return [live] if ended_now else []
 
 
 def start(store: SessionStore, record: SessionRecord, send: Callable[[str], None]) -> None:

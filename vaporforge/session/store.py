@@ -162,6 +162,11 @@ class SessionStore:
         older = self.redis.set(self.key(KeyKind.USER, user), session_id, ex=ttl, get=True)
         return older if older and older != session_id else None
 
+    def user_login(self, user: str) -> str | None:
+        """The login :meth:`swap_user_login` last made ``user``'s (it may have ended)."""
+        found = self.redis.get(self.key(KeyKind.USER, user))
+        return str(found) if found else None
+
     # -- code hand-off -----------------------------------------------------------------
     def wait_code(self, session_id: str, timeout: float) -> str | None:
         """Block up to ``timeout`` s for the next code (or :data:`WAKE`)."""
