@@ -96,7 +96,11 @@ export interface ConnectOptions {
 export class VaporForgeError extends Error {
   constructor(code: string, message: string, status?: number);
   readonly name: "VaporForgeError";
-  /** e.g. `ticket_required`, `network_error`, `decrypt_failed`, `cancelled`. */
+  /**
+   * e.g. `ticket_required`, `network_error`, `decrypt_failed`, `cancelled`. After
+   * `refresh_rejected`, `grant_revoked` (the host app disconnected the user) or
+   * `grant_reused` (a copy of the grant was used) the stored set has been erased.
+   */
   code: string;
   /** The HTTP status, 0 when there was no answer. */
   status: number;
@@ -119,7 +123,10 @@ export function fetchTicket(url: string | URL): Promise<string>;
 export function getCredentials(options?: { refreshIfDue?: boolean }): Promise<CredentialSet | null>;
 /** A fresh access token (oauth, console) or the long-lived token (setup-token); null if none. */
 export function getAccessToken(): Promise<string | null>;
-/** One refresh now; rejects with `no_refresh` for setup-token and API keys. */
+/**
+ * One refresh now; rejects with `no_refresh` for setup-token and API keys, and
+ * erases the stored set on `refresh_rejected`, `grant_revoked` or `grant_reused`.
+ */
 export function refresh(): Promise<CredentialSet>;
 /** Erases the stored set and its key. */
 export function disconnect(): Promise<void>;

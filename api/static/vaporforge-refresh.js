@@ -17,6 +17,10 @@ import { eraseSealed, loadSealed, saveSealed } from "./sealed-store.js";
 export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
 const WRITE_LOCK = "vaporforge-connect:credentials";
 const CHANGES = "vaporforge-connect";
+// Answers after which the stored set can never be refreshed again: the sign-in
+// service refused its token, the host app disconnected the user, or a copy of the
+// grant was used (the broker then refuses every grant of that login).
+const ENDED_FOR_GOOD = new Set(["refresh_rejected", "grant_revoked", "grant_reused"]);
 
 // --- change notices across tabs ------------------------------------------------
 const listeners = new Set();
@@ -76,8 +80,8 @@ function refreshFrom(seen) {
         token: current.refresh_grant, body: {
           refresh_token: oauth.refreshToken, scope: (oauth.scopes || []).join(" ") || undefined } });
     } catch (error) {
-      if (error.code === "refresh_rejected") {
-        await eraseSealed(); // that refresh token is dead: a new sign-in is needed
+      if (ENDED_FOR_GOOD.has(error.code)) {
+        await eraseSealed(); // that refresh token or grant is dead: a new sign-in is needed
         announce();
       }
       throw error;
@@ -120,7 +124,7 @@ export async function getCredentials({ refreshIfDue = true } = {}) {
     return await refreshFrom(set);
   } catch (error) {
     // Still valid for a few minutes: a passing outage need not interrupt the user.
-    if (error.code !== "refresh_rejected" && oauthOf(set).expiresAt > Date.now()) return set;
+    if (!ENDED_FOR_GOOD.has(error.code) && oauthOf(set).expiresAt > Date.now()) return set;
     throw error;
   }
 }
