@@ -183,6 +183,40 @@ def test_the_example_host_app_connects_its_user(page: Page, stack: Stack, host_a
     expect(events).to_contain_text("token.refreshed (signature verified)")
 
 
+def test_disconnect_revokes_the_user_at_the_broker(page: Page, stack: Stack, host_app: str,
+                                                   upstream: FakeOAuthServer):
+    """The host's Disconnect button: its backend revokes the signed-in user; the
+    browser's set is erased, the old grant is refused with grant_revoked (before
+    any upstream call) and the page hears token.revoked."""
+    page.goto(host_app)
+    page.get_by_label("Name", exact=True).fill("grace")
+    page.get_by_label("Password", exact=True).fill("hopper")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    sign_in_link(page)
+    paste(page, f"host-{uuid.uuid4().hex[:12]}#state-{uuid.uuid4().hex[:8]}")
+    expect(page.get_by_role("status", name="Claude connection")).to_have_text("connected")
+    module = f"import('{stack.base_url}/static/vaporforge-connect.js')"
+    stored = page.evaluate(f"{module}.then(m => m.getCredentials({{refreshIfDue: false}}))")
+
+    page.get_by_role("button", name="Disconnect Claude", exact=True).click()
+    expect(page.get_by_role("status", name="Disconnect result")).to_have_text(
+        "Disconnected: your Claude account no longer works through this app.")
+    expect(page.get_by_role("status", name="Claude connection")).to_have_text("not connected")
+    expect(page.get_by_role("list", name="Verified webhook events")).to_contain_text(
+        "token.revoked (signature verified)")
+    assert page.evaluate(f"{module}.then(m => m.getCredentials())") is None
+    shoot(page, "host-3-disconnected")
+
+    sent = len(upstream.refresh_bodies)
+    old = requests.post(stack.url("/api/auth/refresh"), timeout=10,
+                        headers={"Authorization": f"Bearer {stored['refresh_grant']}"},
+                        json={"refresh_token": stored["credentials"]["claudeAiOauth"]
+                              ["refreshToken"]})
+    assert (old.status_code, old.json()["error"]["code"]) == (401, "grant_revoked")
+    assert len(upstream.refresh_bodies) == sent
+
+
 def test_the_host_app_refuses_forged_webhooks_and_foreign_ticket_requests(
         stack: Stack, host_app: str):
     event = json.dumps({"id": "evt_forged", "type": "login.claimed", "created": 0,

@@ -4,6 +4,8 @@ It signs its own demo users in (a form and a session cookie), mints connect
 tickets for them in its backend with its host key, serves a page that embeds
 ``<vaporforge-connect ticket-url=...>`` from the broker's origin, verifies the
 broker's signed webhooks, and shows "connected" once ``login.claimed`` arrives.
+Its "Disconnect Claude" button revokes the user at the broker
+(``POST /api/auth/revocations``) and erases the set stored in the browser.
 
 Run (after ``python -m vaporforge.hostkeys new host-app`` and giving the broker
 the printed VF_HOST_KEYS entry, VF_WEBHOOK_URL=http://127.0.0.1:5050/vaporforge/webhook,
@@ -58,10 +60,15 @@ class Inbox:
             return list(self.events.get(user, []))
 
 
+ENDINGS = {"token.revoked", "token.reuse_detected"}
+"""Events after which the user's Claude account is no longer connected here."""
+
+
 def connected(events: list[dict[str, Any]]) -> bool:
-    """Connected when the latest login event is a claim."""
-    logins = [e["type"] for e in events if e["type"].startswith("login.")]
-    return bool(logins) and logins[-1] == "login.claimed"
+    """Connected when the latest login event is a claim, and no revocation or
+    reuse came after it."""
+    kinds = [e["type"] for e in events if e["type"].startswith("login.") or e["type"] in ENDINGS]
+    return bool(kinds) and kinds[-1] == "login.claimed"
 
 
 def create_app(broker: str, host_key: str, webhook_secret: str, users: dict[str, str],
@@ -120,6 +127,28 @@ def create_app(broker: str, host_key: str, webhook_secret: str, users: dict[str,
             return jsonify(error={"code": "ticket_refused",
                                   "message": "The broker refused a ticket."}), 502
         return jsonify(ticket=answer.json()["ticket"])
+
+    @app.post("/vaporforge/disconnect")
+    def disconnect() -> Any:
+        """Revoke the signed-in user at the broker: its refresh grants stop working
+        and a login of theirs under way ends (POST /api/auth/revocations)."""
+        user = session.get("user")
+        if not user:
+            return jsonify(error={"code": "signed_out", "message": "Sign in first."}), 401
+        if request.headers.get("Origin") != own_origin():
+            abort(403)
+        try:
+            answer = requests.post(f"{broker}/api/auth/revocations", timeout=10,
+                                   headers={"Authorization": f"Bearer {host_key}"},
+                                   json={"end_user": user})
+        except requests.RequestException:
+            return jsonify(error={"code": "broker_unreachable",
+                                  "message": "The broker could not be reached."}), 502
+        if answer.status_code != 201:
+            app.logger.warning("revocation refused by the broker: %s", answer.status_code)
+            return jsonify(error={"code": "revocation_refused",
+                                  "message": "The broker refused the revocation."}), 502
+        return jsonify(revoked_at=answer.json()["revoked_at"])
 
     @app.post("/vaporforge/webhook")
     def webhook() -> Response:

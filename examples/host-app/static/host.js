@@ -14,5 +14,27 @@ async function update() {
   }));
 }
 
+// Disconnect: this app's backend revokes the user at the broker (its host key
+// never reaches the page), then the set stored in this browser is erased.
+const button = document.querySelector("#disconnect");
+const result = document.querySelector("#disconnected");
+button.addEventListener("click", async () => {
+  button.disabled = true;
+  try {
+    const answer = await fetch("/vaporforge/disconnect", { method: "POST",
+      credentials: "same-origin" });
+    if (!answer.ok) {
+      result.textContent = "The broker could not disconnect your account. Try again.";
+      return;
+    }
+    const { disconnect } = await import(`${button.dataset.broker}/static/vaporforge-connect.js`);
+    await disconnect();
+    result.textContent = "Disconnected: your Claude account no longer works through this app.";
+    await update();
+  } finally {
+    button.disabled = false;
+  }
+});
+
 update();
 setInterval(() => update().catch(() => {}), 1000);
