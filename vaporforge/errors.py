@@ -187,7 +187,8 @@ class GrantInvalid(BrokerError):
 
 class GrantRevoked(BrokerError):
     code = ErrorCode.GRANT_REVOKED
-    message = "The host app disconnected this sign-in. Connect again."
+    message = ("This refresh grant was revoked: the host app disconnected the user, a copy of "
+               "the grant was used, or the broker lost its record of revocations. Connect again.")
 
 
 class GrantReused(BrokerError):

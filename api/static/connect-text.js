@@ -50,8 +50,8 @@ const PLAIN = {
   grant_required: "Your Claude sign-in cannot be renewed through this broker. Connect again.",
   grant_invalid: "Your Claude sign-in cannot be renewed through this broker any more. " +
     "Connect again.",
-  grant_revoked: "Your app disconnected your Claude account, so it was removed from this " +
-    "browser. Connect again to use it.",
+  grant_revoked: "Your Claude sign-in is no longer accepted here (your app disconnected it, " +
+    "or the service had to reset), so it was removed from this browser. Connect again.",
   grant_reused: "Your Claude sign-in was used from somewhere else as well, so it was stopped " +
     "everywhere and removed from this browser. Connect again.",
   revoked: "Your app disconnected your Claude account, so this sign-in was stopped.",
