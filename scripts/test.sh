@@ -20,25 +20,33 @@ export VF_REAL_CLI_TESTS=${VF_REAL_CLI_TESTS:-1}
 
 source scripts/lib.sh
 
-apt_install redis-server:redis-server
+# Debian packages first, one apt at a time; then the slow independent steps run side
+# by side (a fresh machine spends minutes on them): the login images in the
+# background, the npm downloads in the background, the virtualenv, ruff and mypy here.
+apt_install redis-server:redis-server npm:npm
 if [[ $VF_DOCKER_TESTS == 1 ]]; then
   apt_install dockerd:docker.io debootstrap:debootstrap docker:docker.io docker-compose:docker-compose \
     runsc:runsc  # gVisor: scripts/docker-engine.sh registers it as runtime runsc
 fi
-
-ensure_venv "$VENV"
-export PATH="$VENV/bin:$PATH"
 # The browser tests drive Debian's chromium (never a downloaded build).
 scripts/install-browser.sh >/dev/null
-
-echo "== ruff"
-ruff check .
-echo "== mypy"
-mypy
 
 cleanup=()
 on_exit() { for step in "${cleanup[@]}"; do eval "$step" || true; done; }
 trap on_exit EXIT
+SETUP=$(mktemp -d)
+cleanup+=("rm -rf '$SETUP'")
+
+# background STEP NAME COMMAND...: run it, its output to $SETUP/NAME.log; `finish NAME`
+# waits for it and fails the run (with its log) if it failed.
+declare -A jobs=()
+background() { local name=$1; shift; "$@" >"$SETUP/$name.out" 2>"$SETUP/$name.log" & jobs[$name]=$!; }
+finish() {
+  if ! wait "${jobs[$1]}"; then
+    echo "== $1 failed:"; cat "$SETUP/$1.log"; exit 1
+  fi
+  cat "$SETUP/$1.log" >&2
+}
 
 if [[ $VF_DOCKER_TESTS == 1 ]]; then
   if ! docker info >/dev/null 2>&1; then
@@ -47,21 +55,36 @@ if [[ $VF_DOCKER_TESTS == 1 ]]; then
     if [[ ${VF_DOCKER_STARTED:-0} == 1 ]]; then cleanup+=("scripts/docker-engine.sh stop"); fi
   fi
   export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
-  echo "== building the login images"
-  scripts/docker-engine.sh build
+  echo "== building the login images (in the background)"
+  background images scripts/docker-engine.sh build
+fi
+if [[ $VF_REAL_CLI_TESTS == 1 && -z ${VF_REAL_CLI:-} ]]; then
+  echo "== the Claude Code CLIs in tests/cli-versions.txt (npm registry, cached in ${VF_CLI_CACHE:-$HOME/.cache/vaporforge-cli}; in the background)"
+  background clis scripts/install-cli.sh --tested
+fi
+if [[ -z ${VF_TSC:-} ]]; then
+  echo "== TypeScript for the d.ts check (npm registry, cached in ${VF_TSC_CACHE:-$HOME/.cache/vaporforge-tsc}; in the background)"
+  background tsc scripts/install-tsc.sh
 fi
 
-if [[ $VF_REAL_CLI_TESTS == 1 && -z ${VF_REAL_CLI:-} ]]; then
-  echo "== the Claude Code CLIs in tests/cli-versions.txt (npm registry, cached in ${VF_CLI_CACHE:-$HOME/.cache/vaporforge-cli})"
-  VF_REAL_CLI=$(scripts/install-cli.sh --tested)
+ensure_venv "$VENV"
+export PATH="$VENV/bin:$PATH"
+echo "== ruff"
+ruff check .
+echo "== mypy"
+mypy
+
+if [[ -n ${jobs[images]:-} ]]; then finish images; fi
+if [[ -n ${jobs[clis]:-} ]]; then
+  finish clis
+  VF_REAL_CLI=$(cat "$SETUP/clis.out")
   export VF_REAL_CLI
 fi
-
-if [[ -z ${VF_TSC:-} ]]; then
-  echo "== TypeScript for the d.ts check (npm registry, cached in ${VF_TSC_CACHE:-$HOME/.cache/vaporforge-tsc})"
-  VF_TSC=$(scripts/install-tsc.sh)
+if [[ -n ${jobs[tsc]:-} ]]; then
+  finish tsc
+  VF_TSC=$(cat "$SETUP/tsc.out")
   export VF_TSC
 fi
 
 echo "== pytest"
-python -m pytest "$@"
+python -m pytest --durations=25 "$@"
