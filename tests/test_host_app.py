@@ -217,6 +217,30 @@ def test_disconnect_revokes_the_user_at_the_broker(page: Page, stack: Stack, hos
     assert len(upstream.refresh_bodies) == sent
 
 
+def test_a_refresh_refused_as_revoked_erases_the_set_and_says_why(page: Page, stack: Stack):
+    """The host revokes from its backend while the browser still holds the set:
+    its next refresh is grant_revoked, which ends the set like refresh_rejected."""
+    page.goto(f"{stack.base_url}/#ticket={mint(stack, end_user='revoked-user')}")
+    page.get_by_role("button", name="Connect Claude account", exact=True).click()
+    sign_in_link(page)
+    paste(page, f"host-{uuid.uuid4().hex[:12]}#state-{uuid.uuid4().hex[:8]}")
+    expect(page.get_by_role("status").first).to_have_text("Connected")
+    answer = requests.post(stack.url("/api/auth/revocations"), timeout=10,
+                           headers={"Authorization": f"Bearer {HOST_KEY}"},
+                           json={"end_user": "revoked-user"})
+    assert answer.status_code == 201, answer.text
+    module = f"import('{stack.base_url}/static/vaporforge-connect.js')"
+    said = page.evaluate(f"""{module}.then(async (m) => {{
+        const words = (await import('{stack.base_url}/static/connect-text.js')).plainWords;
+        try {{ await m.refresh(); return null; }}
+        catch (error) {{ return [error.code, words(error),
+                                 await m.getCredentials({{refreshIfDue: false}})]; }}
+    }})""")
+    assert said == ["grant_revoked", "Your Claude sign-in is no longer accepted here (your app "
+                    "disconnected it, or the service had to reset), so it was removed from this "
+                    "browser. Connect again.", None]
+
+
 def test_the_host_app_refuses_forged_webhooks_and_foreign_ticket_requests(
         stack: Stack, host_app: str):
     event = json.dumps({"id": "evt_forged", "type": "login.claimed", "created": 0,
