@@ -74,7 +74,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       broker_connection_retry_on_startup=True, task_serializer="json",
                       task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
                                                  "interval_step": 0.5, "interval_max": 0.5})
-    events = sink_for(settings.webhook_url, tasks.send_task)
+    events = sink_for(settings.hosts, tasks.send_task)
     app.extensions[EXTENSION] = ApiContext(
         settings, SessionStore(client, settings.key_prefix, events=events), tasks,
         TicketStore(client, settings.key_prefix), events)

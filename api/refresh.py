@@ -128,8 +128,9 @@ class Refresh(MethodView):
         next_id = grants.new_id()
         admitted = admit(ctx, grant, subject, next_id)
         try:
-            hit_rate(settings.user_refresh_rate, "refresh_user",
-                     user_digest(grant.host, grant.end_user))
+            host = settings.hosts.get(grant.host)  # None: a grant in protected mode
+            hit_rate(host.user_refresh_rate if host else settings.user_refresh_rate,
+                     "refresh_user", user_digest(grant.host, grant.end_user))
             answer = relay_refresh(settings.token_url, args["refresh_token"], scope,
                                    settings.refresh_timeout)
         except RefreshRejected as exc:

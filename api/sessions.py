@@ -37,6 +37,7 @@ from vaporforge.errors import (
     ErrorCode,
     QueueUnreachable,
     SessionNotFound,
+    TicketInvalid,
     TicketRequired,
 )
 from vaporforge.sealing import public_jwk
@@ -74,28 +75,34 @@ def require_json_body() -> Response | None:
     return None
 
 
-def take_ticket(mode: LoginMode) -> Taken | None:
-    """The connect ticket this creation uses, taken (atomically) once every check
-    a caller could fix or wait out has passed (origin, mode, the host user's
-    creation rate ``VF_USER_CREATE_RATE``); None where no ticket is needed (protected
-    mode, a loopback or private client). Raises TicketRequired, TicketInvalid,
-    ModeNotAllowed, OriginNotAllowed."""
+def take_ticket(mode: LoginMode, *, named: bool) -> tuple[LoginMode, Taken | None]:
+    """The mode and the connect ticket this creation uses, taken (atomically) once
+    every check a caller could fix or wait out has passed (origin and mode, by the
+    ticket and by its host; the host user's creation rate, the host's
+    ``user_create_rate``); no ticket where none is needed (protected mode, a
+    loopback or private client). Unless the creation ``named`` its mode, the
+    ticket's first mode replaces ``mode``. Raises TicketRequired, TicketInvalid
+    (also for a host that has left the deployment), ModeNotAllowed,
+    OriginNotAllowed."""
     ctx = api_context()
     if not ctx.settings.host_keys:
         if is_private(request.remote_addr):
-            return None
+            return mode, None
         raise TicketRequired()
     presented = bearer(request.headers.get("Authorization"))
     if not presented:
         raise TicketRequired()
     origin = request.headers.get("Origin")
     allowed = ctx.tickets.peek(presented)
-    allowed.allows(mode, origin)
-    hit_rate(ctx.settings.user_create_rate, "create_user",
-             user_digest(allowed.host, allowed.end_user))
+    host = ctx.settings.hosts.get(allowed.host)
+    if host is None:
+        raise TicketInvalid()
+    mode = mode if named else allowed.modes[0]
+    allowed.allows(mode, origin, host)
+    hit_rate(host.user_create_rate, "create_user", user_digest(allowed.host, allowed.end_user))
     taken = ctx.tickets.take(presented)
-    taken.ticket.allows(mode, origin)
-    return taken
+    taken.ticket.allows(mode, origin, host)
+    return mode, taken
 
 
 def _iso(epoch: int) -> str:
@@ -165,7 +172,7 @@ class Sessions(MethodView):
         """
         ctx = api_context()
         settings = ctx.settings
-        mode = settings.allows(args.get("mode"))  # 403 mode_not_allowed
+        mode = settings.allows(args.get("mode"))  # 403 mode_not_allowed (the deployment's)
         client_key = ""
         if args.get("client_public_key") is not None:
             client_key = json.dumps(public_jwk(args["client_public_key"]))
@@ -173,7 +180,7 @@ class Sessions(MethodView):
             raise BrokerError("This broker only hands out sealed credentials: send "
                               "client_public_key (an EC P-256 public JWK).",
                               code=ErrorCode.CLIENT_KEY_REQUIRED)
-        taken = take_ticket(mode)
+        mode, taken = take_ticket(mode, named=args.get("mode") is not None)
         try:
             return self._create(mode, client_key, taken)
         except BaseException:

@@ -1,16 +1,16 @@
 """/api/auth/tickets: a host's backend mints a connect ticket for one of its users.
 
-Routes and schemas only: host keys are :mod:`vaporforge.hostkeys`, tickets
+Routes and schemas only: hosts are :mod:`vaporforge.hosts`, tickets
 :mod:`vaporforge.tickets`. Minting is limited per host (``VF_TICKET_RATE``);
 a missing or wrong host key is one answer, ``401 unauthorized``, and counts
-against the client network's failed look-ups.
+against the client network's failed look-ups. A ticket never allows more than
+its host: modes beyond the host's, or an origin it does not list, are ``403``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import request
 from flask.views import MethodView
@@ -20,10 +20,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from api.context import api_context
 from api.limits import hit_rate, refuse_probe
 from api.schemas import ErrorSchema
-from vaporforge.access import bearer
+from vaporforge.access import bearer, origin_of
 from vaporforge.errors import Unauthorized
-from vaporforge.hostkeys import verify
-from vaporforge.refresh import token_url_allowed
+from vaporforge.hosts import Host
 from vaporforge.session.states import LoginMode
 
 blp = Blueprint("tickets", __name__, url_prefix="/api/auth/tickets",
@@ -31,20 +30,6 @@ blp = Blueprint("tickets", __name__, url_prefix="/api/auth/tickets",
 
 _MODES = [m.value for m in LoginMode]
 MAX_HOST_KEY_CHARS = 256
-
-
-
-def origin_of(value: str) -> str | None:
-    """``scheme://host[:port]`` in lower case, if ``value`` is just an origin
-    (https, or http on a loopback address); else None."""
-    value = value.strip().rstrip("/")
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.path or parts.query or parts.fragment or not token_url_allowed(value):
-        return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class TicketRequestSchema(Schema):
@@ -56,10 +41,12 @@ class TicketRequestSchema(Schema):
                        "back in events, never used in Redis key names"})
     modes = fields.List(fields.String(validate=validate.OneOf(_MODES)),
                         validate=validate.Length(min=1, max=len(_MODES)), metadata={
-                            "description": "login modes the ticket allows; default: all"})
+                            "description": "login modes the ticket allows, among the "
+                                           "host's; default: every mode the host offers"})
     origin = fields.String(validate=validate.Length(max=256), metadata={
         "description": "when given, the creation must carry this Origin header "
-                       "(https://host[:port])", "example": "https://app.example"})
+                       "(https://host[:port]; one of the host's origins when it lists any)",
+        "example": "https://app.example"})
 
     @validates("end_user")
     def _printable(self, value: str, **_: object) -> None:
@@ -84,15 +71,29 @@ class TicketSchema(Schema):
         "format": "date-time", "description": "UTC, ISO 8601", "example": "2026-01-01T00:00:00Z"})
 
 
-def authorized_host() -> str:
-    """The host whose key the request carries; Unauthorized otherwise."""
+def authorized_host() -> Host:
+    """The host whose key the request carries (``Authorization: Bearer <host key>``),
+    with its own settings; Unauthorized, counted as a failed look-up, otherwise.
+    Every route a host's backend calls with its key reads it here."""
     presented = bearer(request.headers.get("Authorization"))
-    keys = api_context().settings.host_keys
-    host = verify(keys, presented) if 0 < len(presented) <= MAX_HOST_KEY_CHARS else None
+    hosts = api_context().settings.hosts
+    host = hosts.by_key(presented) if 0 < len(presented) <= MAX_HOST_KEY_CHARS else None
     if host is None:
         refuse_probe()
         raise Unauthorized()
     return host
+
+
+def ticket_modes(host: Host, asked: list[str] | None) -> tuple[LoginMode, ...]:
+    """The modes a ticket allows: those asked for that the host offers (all the
+    host's when none are asked for); ModeNotAllowed when that leaves none."""
+    if not asked:
+        return host.modes
+    asked_modes = [LoginMode(m) for m in dict.fromkeys(asked)]
+    modes = tuple(m for m in asked_modes if m in host.modes)
+    if not modes:
+        host.allows_mode(asked_modes[0])  # raises: the host offers none of them
+    return modes
 
 
 @blp.route("")
@@ -101,16 +102,24 @@ class Tickets(MethodView):
     @blp.response(201, TicketSchema)
     @blp.alt_response(400, schema=ErrorSchema)
     @blp.alt_response(401, schema=ErrorSchema)
+    @blp.alt_response(403, schema=ErrorSchema)
     @blp.alt_response(429, schema=ErrorSchema)
     @blp.doc(operationId="createTicket", security=[{"hostKey": []}])
     def post(self, args: dict[str, Any]) -> tuple[dict[str, str], int]:
-        """Mint a single-use connect ticket for one user of the host (from its backend)."""
+        """Mint a single-use connect ticket for one user of the host (from its backend).
+
+        The ticket allows only the asked modes the host offers: ``403
+        mode_not_allowed`` when it offers none of them; ``403 origin_not_allowed``:
+        an origin the host does not list.
+        """
         host = authorized_host()
         ctx = api_context()
-        hit_rate(ctx.settings.ticket_rate, "ticket", host)
-        modes = [LoginMode(m) for m in dict.fromkeys(args.get("modes") or _MODES)]
+        hit_rate(ctx.settings.ticket_rate, "ticket", host.name)
+        modes = ticket_modes(host, args.get("modes"))
         origin = origin_of(args["origin"]) or "" if args.get("origin") else ""
-        ticket, expires = ctx.tickets.mint(host, args["end_user"], modes, origin,
+        if origin:
+            host.allows_origin(origin)
+        ticket, expires = ctx.tickets.mint(host.name, args["end_user"], modes, origin,
                                            ctx.settings.ticket_ttl)
         expires_at = datetime.fromtimestamp(expires, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"ticket": ticket, "expires_at": expires_at}, 201

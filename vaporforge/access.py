@@ -2,13 +2,13 @@
 
 One list of private networks serves both rules:
 
-- **Logins and the refresh relay.** With ``VF_HOST_KEYS`` set, every creation
-  needs a connect ticket and every refresh a grant, whatever the client's
-  address. Without host keys the broker is in *protected mode*: only clients on
-  loopback and private networks are served without them (a developer's machine,
-  a compose network, a private backend); everyone else gets ``401
-  ticket_required`` (``grant_required`` on the relay). The address is the one the
-  API derived after ``VF_TRUSTED_PROXIES``.
+- **Logins and the refresh relay.** With hosts (``VF_HOST_KEYS`` or
+  ``VF_HOSTS_FILE``), every creation needs a connect ticket and every refresh a
+  grant, whatever the client's address. Without hosts the broker is in
+  *protected mode*: only clients on loopback and private networks are served
+  without them (a developer's machine, a compose network, a private backend);
+  everyone else gets ``401 ticket_required`` (``grant_required`` on the relay).
+  The address is the one the API derived after ``VF_TRUSTED_PROXIES``.
 - **Operations data** (``/metrics``, the details of ``/readyz``, a worker's
   ``VF_METRICS_PORT``). With ``VF_METRICS_TOKEN`` set, only a caller sending
   ``Authorization: Bearer <token>``; without it, only a caller connected straight
@@ -20,6 +20,10 @@ One list of private networks serves both rules:
   compose network. Everyone else is told nothing (the API answers 404, so the
   route is not advertised). Token comparison takes the same time whatever the
   tokens share.
+
+A browser origin is judged in one form everywhere (:func:`origin_of`): a ticket's
+``origin``, a host's ``origins`` in ``VF_HOSTS_FILE`` and the ``Origin`` header a
+creation carries (:func:`origin_allowed`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
+
+from vaporforge.refresh import token_url_allowed
 
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
     "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
@@ -63,6 +70,26 @@ def user_digest(host: str, end_user: str) -> str:
     """The one name of a host's user in Redis keys and limits: a SHA-256, so no
     host's user id ever appears in a key."""
     return hashlib.sha256(f"{host}\n{end_user}".encode()).hexdigest()
+
+
+def origin_of(value: str) -> str | None:
+    """``scheme://host[:port]`` in lower case, if ``value`` is just an origin
+    (https, or http on a loopback address); else None."""
+    value = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.path or parts.query or parts.fragment or not token_url_allowed(value):
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def origin_allowed(allowed: Iterable[str], presented: str | None) -> bool:
+    """Whether a request's ``Origin`` header (None: none sent) is one of ``allowed``
+    (each as :func:`origin_of` gives it); a missing or malformed header is none of them."""
+    origin = origin_of(presented or "")
+    return origin is not None and origin in allowed
 
 
 def bearer(authorization: str | None) -> str:

@@ -11,8 +11,9 @@ Emitters get an :class:`EventSink` passed in explicitly:
 - :class:`NullSink` keeps what it was given (tests, and hosts without events);
 - :class:`AuditSink` writes each event as one JSON line on ``vaporforge.audit``;
 - :class:`DeliveringSink` does that and hands the event to a delivery queue
-  (the webhook). A failed hand-off is logged, never raised: an event must not
-  undo the step that caused it.
+  (the webhook) when its host has one (:meth:`vaporforge.hosts.Hosts.webhook_for`;
+  the worker routes it by :func:`host_of` the same way). A failed hand-off is
+  logged, never raised: an event must not undo the step that caused it.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vaporforge import defaults
+
+if TYPE_CHECKING:
+    from vaporforge.hosts import Hosts
 
 audit_log = logging.getLogger("vaporforge.audit")
 log = logging.getLogger("vaporforge.events")
@@ -68,6 +72,15 @@ def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
+def host_of(body: str) -> str:
+    """The host an encoded event is about ('' when the body does not say)."""
+    try:
+        host = json.loads(body)["data"]["host"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return host if isinstance(host, str) else ""
+
+
 class EventSink(Protocol):
     def emit(self, kind: EventType, subject: Subject, error_code: str = "") -> None: ...
 
@@ -96,14 +109,19 @@ class AuditSink:
 
 
 class DeliveringSink(AuditSink):
-    """The audit line, then ``enqueue(body)`` for webhook delivery."""
+    """The audit line, then ``enqueue(body)`` for webhook delivery when
+    ``delivers(host)`` says the event's host has a webhook."""
 
-    def __init__(self, enqueue: Callable[[str], None]) -> None:
+    def __init__(self, enqueue: Callable[[str], None],
+                 delivers: Callable[[str], bool] = lambda host: True) -> None:
         self.enqueue = enqueue
+        self.delivers = delivers
 
     def emit(self, kind: EventType, subject: Subject, error_code: str = "") -> None:
         event = build(kind, subject, error_code)
         body = self.write(event)
+        if not self.delivers(subject.host):
+            return
         try:
             self.enqueue(body)
         except Exception as exc:  # noqa: BLE001 - the audit line stands; the step must too
@@ -111,15 +129,16 @@ class DeliveringSink(AuditSink):
                         event["type"], type(exc).__name__)
 
 
-def sink_for(webhook_url: str, send_task: Callable[..., object]) -> EventSink:
-    """The audit log always; with a webhook URL, delivery by a worker too:
-    ``send_task`` is a Celery app's, the task :data:`defaults.DELIVER_EVENT_TASK`
-    on :data:`defaults.EVENTS_QUEUE` with the body and the time it was queued."""
-    if not webhook_url:
+def sink_for(hosts: Hosts, send_task: Callable[..., object]) -> EventSink:
+    """The audit log always; for the events of a host with a webhook, delivery by a
+    worker too: ``send_task`` is a Celery app's, the task
+    :data:`defaults.DELIVER_EVENT_TASK` on :data:`defaults.EVENTS_QUEUE` with the
+    body and the time it was queued."""
+    if not hosts.any_webhook():
         return AuditSink()
 
     def enqueue(body: str) -> None:
         send_task(defaults.DELIVER_EVENT_TASK, args=[body, time.time()],
                   queue=defaults.EVENTS_QUEUE)
 
-    return DeliveringSink(enqueue)
+    return DeliveringSink(enqueue, lambda host: hosts.webhook_for(host) is not None)

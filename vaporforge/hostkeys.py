@@ -2,11 +2,13 @@
 
 ``VF_HOST_KEYS`` holds comma-separated ``NAME=sha256:<64 hex>`` entries: the
 SHA-256 of each host's secret key, never the secret. Two entries with one name
-are a rotation: both keys work and both name the same host.
+are a rotation: both keys work and both name the same host. ``VF_HOSTS_FILE``
+lists the same ``sha256:<64 hex>`` values under each host (:mod:`vaporforge.hosts`).
 
 Contract:
 - :func:`parse_host_keys` raises ``ValueError`` with a sentence naming the bad
   entry's position (never its value); the settings turn it into a ConfigError.
+- :func:`parse_digest` reads one ``sha256:<64 hex>`` value (None when it is not one).
 - :func:`verify` hashes the presented key once and compares it with every
   entry in constant time, with no early exit, so neither the answer time nor
   the answer says which entry (or which part of one) was close.
@@ -37,6 +39,12 @@ class HostKey:
     """SHA-256 of the host's secret key (32 bytes)."""
 
 
+def parse_digest(value: str) -> bytes | None:
+    """``sha256:<64 hex>`` (any case) → the 32 bytes; None for anything else."""
+    match = _DIGEST.match(value.strip().lower())
+    return bytes.fromhex(match.group(1)) if match else None
+
+
 def parse_host_keys(raw: str) -> tuple[HostKey, ...]:
     """``VF_HOST_KEYS`` → entries; empty text means no host keys (protected mode)."""
     keys = []
@@ -45,14 +53,19 @@ def parse_host_keys(raw: str) -> tuple[HostKey, ...]:
         if not entry:
             continue
         name, sep, value = entry.partition("=")
-        match = _DIGEST.match(value.strip().lower())
-        if not sep or not _NAME.match(name.strip()) or not match:
+        digest = parse_digest(value)
+        if not sep or not valid_name(name.strip()) or digest is None:
             raise ValueError(
                 f"VF_HOST_KEYS entry {position} must be NAME=sha256:<64 hex digits> (NAME: "
                 "letters, digits, '.', '_', '-', at most 64); make one with "
                 "`python -m vaporforge.hostkeys new NAME`")
-        keys.append(HostKey(name.strip(), bytes.fromhex(match.group(1))))
+        keys.append(HostKey(name.strip(), digest))
     return tuple(keys)
+
+
+def valid_name(name: str) -> bool:
+    """A host name: letters, digits, '.', '_', '-', at most 64, the first a letter or digit."""
+    return bool(_NAME.match(name))
 
 
 def digest_of(secret: str) -> bytes:
@@ -81,15 +94,18 @@ def entry_for(name: str, secret: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] != "new" or not _NAME.match(args[1]):
+    if len(args) != 2 or args[0] != "new" or not valid_name(args[1]):
         print("usage: python -m vaporforge.hostkeys new NAME   (NAME: letters, digits, "
               "'.', '_', '-')", file=sys.stderr)
         return 2
     secret = new_secret()
     print(f"Host key for {args[1]} (shown once; keep it in the host's backend only):")
     print(f"  {secret}")
+    entry = entry_for(args[1], secret)
     print("Add this entry to VF_HOST_KEYS (comma-separated; keep the old entry while rotating):")
-    print(f"  {entry_for(args[1], secret)}")
+    print(f"  {entry}")
+    print(f"or, with VF_HOSTS_FILE, this value to keys in [hosts.{args[1]}]:")
+    print(f'  "{entry.partition("=")[2]}"')
     return 0
 
 

@@ -27,6 +27,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from vaporforge import defaults
 from vaporforge import settings_parse as p
 from vaporforge.errors import ConfigError, ModeNotAllowed
 from vaporforge.hostkeys import HostKey
+from vaporforge.hosts import Host, Hosts, cors_origins, from_variables
 from vaporforge.session.states import LoginMode
 from vaporforge.settings_table import CHECKS, VARS, Var
 
@@ -92,6 +94,7 @@ class Settings:
     refresh_rate: str = defaults.REFRESH_RATE
     refresh_timeout: float = defaults.REFRESH_TIMEOUT
     # Host-authorised logins. No host keys: protected mode.
+    # With file_hosts, every host's keys (set in __post_init__).
     host_keys: tuple[HostKey, ...] = field(default=(), repr=False)
     grant_keys: tuple[bytes, ...] = field(default=(), repr=False)
     grant_ttl: int = defaults.GRANT_TTL
@@ -102,6 +105,8 @@ class Settings:
     idle_timeout: int = defaults.IDLE_TIMEOUT
     webhook_url: str = ""
     webhook_secret: str = field(default="", repr=False)
+    # VF_HOSTS_FILE's hosts; see :attr:`hosts`.
+    file_hosts: tuple[Host, ...] = field(default=(), repr=False)
 
     def allows(self, mode: str | None) -> LoginMode:
         """The mode a creation asked for (the first offered when ``None``); raises
@@ -113,9 +118,22 @@ class Settings:
                                  f"offers {', '.join(m.value for m in self.modes)}.")
         return chosen
 
+    @cached_property
+    def hosts(self) -> Hosts:
+        """Every host with its own settings: ``VF_HOSTS_FILE``'s, else one per name
+        in ``VF_HOST_KEYS`` with the single-host variables (:mod:`vaporforge.hosts`)."""
+        if self.file_hosts:
+            return Hosts(self.file_hosts)
+        return from_variables(self.host_keys, self.modes, self.webhook_url, self.webhook_secret,
+                              self.user_create_rate, self.user_refresh_rate)
+
     def __post_init__(self) -> None:
         if not self.deployment:
             object.__setattr__(self, "deployment", self.key_prefix)
+        if self.file_hosts:  # what the rest of the broker reads: every key, every origin
+            object.__setattr__(self, "host_keys", tuple(
+                key for host in self.file_hosts for key in host.keys))
+            object.__setattr__(self, "allowed_origins", cors_origins(self.file_hosts))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

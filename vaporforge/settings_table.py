@@ -18,6 +18,7 @@ from vaporforge import settings_parse as p
 from vaporforge.errors import ConfigError
 from vaporforge.grants import parse_grant_keys
 from vaporforge.hostkeys import parse_host_keys
+from vaporforge.hosts import read_file
 from vaporforge.session.states import LoginMode
 from vaporforge.webhooks import webhook_secret_var, webhook_url_var
 
@@ -65,6 +66,19 @@ class Var:
         return f"`{value}`"
 
 
+@dataclass(frozen=True)
+class HostsFileVar(Var):
+    """``VF_HOSTS_FILE``: a file whose reading needs rows above it (``VF_MODES``,
+    the rates) and the environment (the variables that hold its secrets)."""
+
+    def read(self, env: Mapping[str, str], values: Mapping[str, Any]) -> Any:
+        path = env.get(self.name, "").strip()
+        if not path:
+            return copy.copy(self.default)
+        return read_file(path, values["modes"], values["user_create_rate"],
+                         values["user_refresh_rate"], env)
+
+
 TRUST_VARS: tuple[Var, ...] = (
     Var("VF_HOST_KEYS", "host_keys", p.refusing(parse_host_keys), (),
         "comma-separated `NAME=sha256:<64 hex>`: the SHA-256 of each host app's secret key "
@@ -97,6 +111,15 @@ TRUST_VARS: tuple[Var, ...] = (
     Var("VF_WEBHOOK_SECRET", "webhook_secret", webhook_secret_var, "",
         "the HMAC-SHA256 key of `VaporForge-Signature` (at least 16 characters); set with "
         "`VF_WEBHOOK_URL`"),
+    HostsFileVar("VF_HOSTS_FILE", "file_hosts", p.text, (),
+                 "path of a TOML file with one `[hosts.NAME]` table per host app: its `keys`, "
+                 "its own `webhook_url` and secret (`webhook_secret_env` or "
+                 "`webhook_secret_file`, never inline), `origins`, `modes` (of `VF_MODES`) and "
+                 "`user_create_rate`/`user_refresh_rate` (see [Several host "
+                 "apps](#several-host-apps-one-broker)). Replaces `VF_HOST_KEYS`, "
+                 "`VF_WEBHOOK_URL`, `VF_WEBHOOK_SECRET` and `VF_ALLOWED_ORIGINS`, which must "
+                 "then be unset; a bad file stops the process naming its line, host and key",
+                 shown="empty (the single-host variables)"),
 )
 """The host-authorised logins' settings (host keys, tickets, grants, events)."""
 
@@ -244,9 +267,21 @@ def _sentinel_urls(values: Mapping[str, Any]) -> None:
 
 
 def _trust(values: Mapping[str, Any]) -> None:
-    """Host keys need grant keys; the webhook needs both its URL and its secret."""
-    if values["host_keys"] and not values["grant_keys"]:
-        raise ConfigError("VF_HOST_KEYS is set but VF_GRANT_KEYS is not: the refresh relay "
+    """Host keys need grant keys; the webhook needs both its URL and its secret; the
+    hosts come from the file or from the single-host variables, never both."""
+    if values["file_hosts"]:
+        both = [name for name, attr in (("VF_HOST_KEYS", "host_keys"),
+                                         ("VF_WEBHOOK_URL", "webhook_url"),
+                                         ("VF_WEBHOOK_SECRET", "webhook_secret"),
+                                         ("VF_ALLOWED_ORIGINS", "allowed_origins"))
+                if values[attr]]
+        if both:
+            raise ConfigError(f"VF_HOSTS_FILE is set, and so is {', '.join(both)}: each host's "
+                              "keys, webhook and origins go in its [hosts.NAME] table of the "
+                              "file; unset the variables")
+    hosts = "VF_HOSTS_FILE" if values["file_hosts"] else "VF_HOST_KEYS"
+    if (values["host_keys"] or values["file_hosts"]) and not values["grant_keys"]:
+        raise ConfigError(f"{hosts} is set but VF_GRANT_KEYS is not: the refresh relay "
                           "needs a key to sign refresh grants with (comma-separated base64url "
                           "keys of at least 32 bytes; the first signs, all verify)")
     if bool(values["webhook_url"]) != bool(values["webhook_secret"]):

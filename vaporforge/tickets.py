@@ -6,6 +6,9 @@ holds only its SHA-256 in the key name and what it allows (host, end_user,
 modes, origin) as the value, for ``VF_TICKET_TTL`` seconds.
 
 Contract:
+- :meth:`Ticket.allows` judges a creation by the ticket and by its host's own
+  rules as they stand now (:class:`vaporforge.hosts.Host`): a ticket never allows
+  more than its host, even one minted before the host's rules were narrowed;
 - :meth:`TicketStore.peek` reads without using the ticket up (checks that can
   be fixed and retried: mode, origin);
 - :meth:`TicketStore.take` uses it up atomically (one script: read, remaining
@@ -27,11 +30,13 @@ from typing import Any
 
 import redis
 
+from vaporforge.access import origin_allowed
 from vaporforge.errors import (
     ModeNotAllowed,
     OriginNotAllowed,
     TicketInvalid,
 )
+from vaporforge.hosts import Host
 from vaporforge.keys import KeyKind, key_for
 from vaporforge.session.states import LoginMode
 
@@ -58,12 +63,14 @@ class Ticket:
     modes: tuple[LoginMode, ...] = tuple(LoginMode)
     origin: str = ""
 
-    def allows(self, mode: LoginMode, origin: str | None) -> None:
-        """Raise ModeNotAllowed / OriginNotAllowed unless this creation fits."""
+    def allows(self, mode: LoginMode, origin: str | None, host: Host) -> None:
+        """Raise ModeNotAllowed / OriginNotAllowed unless this creation fits both
+        the ticket and ``host``, the ticket's host (its rules first)."""
+        host.allows(mode, origin)
         if mode not in self.modes:
             raise ModeNotAllowed(f"The connect ticket allows only "
                                  f"{', '.join(m.value for m in self.modes)} logins.")
-        if self.origin and (origin or "").rstrip("/").lower() != self.origin:
+        if self.origin and not origin_allowed((self.origin,), origin):
             raise OriginNotAllowed()
 
     def to_json(self) -> str:

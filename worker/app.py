@@ -38,7 +38,7 @@ def create_worker(settings: Settings) -> Celery:
         accept_content=["json"],
         **webhooks.queues(),
     )
-    process = WorkerProcess(settings, events=sink_for(settings.webhook_url, app.send_task))
+    process = WorkerProcess(settings, events=sink_for(settings.hosts, app.send_task))
     app.vf_process = process
 
     @app.task(name=defaults.RUN_LOGIN_TASK, ignore_result=True)

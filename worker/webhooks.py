@@ -16,6 +16,7 @@ from celery import Celery, Task
 from kombu import Queue
 
 from vaporforge import defaults
+from vaporforge.events import host_of
 from vaporforge.settings import Settings
 from vaporforge.webhooks import backoff, deliver
 
@@ -31,15 +32,18 @@ def _label(body: str) -> str:
 
 
 def register(app: Celery, settings: Settings) -> None:
-    """Add the delivery task to ``app`` (a no-op delivery without VF_WEBHOOK_URL)."""
+    """Add the delivery task to ``app``: each event to its host's own webhook
+    (dropped, with a log line, when its host has none)."""
 
     @app.task(name=defaults.DELIVER_EVENT_TASK, bind=True, ignore_result=True,
               max_retries=None, acks_late=False)
     def deliver_event(task: Task, body: str, queued_at: float) -> bool:
-        if not settings.webhook_url:
-            log.warning("event %s: no VF_WEBHOOK_URL on this worker; dropped", _label(body))
+        webhook = settings.hosts.webhook_for(host_of(body))
+        if webhook is None:
+            log.warning("event %s: no webhook for its host on this worker; dropped",
+                        _label(body))
             return False
-        if deliver(settings.webhook_url, settings.webhook_secret, body):
+        if deliver(webhook.url, webhook.secret, body):
             return True
         attempt = task.request.retries + 1
         wait = backoff(attempt)
