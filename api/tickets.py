@@ -21,7 +21,7 @@ from api.context import api_context
 from api.limits import hit_rate, refuse_probe
 from api.schemas import ErrorSchema
 from vaporforge.access import bearer, origin_of
-from vaporforge.errors import Unauthorized
+from vaporforge.errors import ModeNotAllowed, Unauthorized
 from vaporforge.hosts import Host
 from vaporforge.session.states import LoginMode
 
@@ -89,10 +89,11 @@ def ticket_modes(host: Host, asked: list[str] | None) -> tuple[LoginMode, ...]:
     host's when none are asked for); ModeNotAllowed when that leaves none."""
     if not asked:
         return host.modes
-    asked_modes = [LoginMode(m) for m in dict.fromkeys(asked)]
-    modes = tuple(m for m in asked_modes if m in host.modes)
+    asked = list(dict.fromkeys(asked))
+    modes = tuple(m for m in map(LoginMode, asked) if m in host.modes)
     if not modes:
-        host.allows_mode(asked_modes[0])  # raises: the host offers none of them
+        raise ModeNotAllowed(f"This app offers only {', '.join(m.value for m in host.modes)} "
+                             f"sign-ins, none of {', '.join(asked)}.")
     return modes
 
 
