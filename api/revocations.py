@@ -13,18 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from flask import Flask, current_app, request
+from flask import Flask, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from api.context import ApiContext, api_context
-from api.limits import hit_rate, refuse_probe
+from api.limits import hit_rate
 from api.schemas import ErrorSchema
-from vaporforge.access import bearer
-from vaporforge.errors import Unauthorized
+from api.tickets import authorized_host
 from vaporforge.events import EventType, Subject
-from vaporforge.hostkeys import verify
 from vaporforge.revocations import Revocations
 from vaporforge.session import lifecycle
 
@@ -34,7 +32,6 @@ blp = Blueprint("revocations", __name__, url_prefix="/api/auth/revocations",
                 description="Revocations: a host app's backend disconnects one of its users")
 
 EXTENSION = "vaporforge.revocations"
-MAX_HOST_KEY_CHARS = 256
 _SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 
 
@@ -55,15 +52,10 @@ def revocations() -> Revocations:
 
 
 def presenting_host() -> str:
-    """The host whose key the request carries; Unauthorized (counted as a failed
-    look-up) otherwise. The one place this route reads a host key."""
-    presented = bearer(request.headers.get("Authorization"))
-    keys = api_context().settings.host_keys
-    host = verify(keys, presented) if 0 < len(presented) <= MAX_HOST_KEY_CHARS else None
-    if host is None:
-        refuse_probe()
-        raise Unauthorized()
-    return host
+    """The name of the host whose key the request carries; Unauthorized (counted as
+    a failed look-up) otherwise. Host keys are checked in one place:
+    :func:`api.tickets.authorized_host`."""
+    return authorized_host().name
 
 
 class RevocationRequestSchema(Schema):
