@@ -19,6 +19,7 @@ from api import (
     limits,
     metrics,
     modes,
+    outcomes,
     refresh,
     revocations,
     sessions,
@@ -88,6 +89,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.before_request(bodies.require_json_body)
     app.after_request(_security_headers)
+    outcomes.install(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(sessions.blp)
     api.register_blueprint(refresh.blp)

@@ -47,6 +47,14 @@ class StoreCollector(Collector):
         ended = CounterMetricFamily("vaporforge_sessions_ended",
                                     "Sessions ended, by final state and error code.",
                                     labels=["state", "code"])
+        minted = CounterMetricFamily("vaporforge_tickets_minted",
+                                     "Connect tickets minted, by host.", labels=["host"])
+        ticket_refused = CounterMetricFamily(
+            "vaporforge_tickets_refused", "Ticket requests refused, by error code and host "
+            "(empty: no valid host key).", labels=["code", "host"])
+        relayed = CounterMetricFamily(
+            "vaporforge_refresh_relayed", "Refresh requests answered, by outcome (ok or the "
+            "error code) and the grant's host (empty: none).", labels=["outcome", "host"])
         for name, value in sorted(counters.items()):
             kind, _, rest = name.partition(":")
             if kind == "reached":
@@ -54,6 +62,16 @@ class StoreCollector(Collector):
             elif kind == "ended":
                 state, _, code = rest.partition(":")
                 ended.add_metric([state, code], value)
+            elif kind == "ticket":
+                verdict, _, rest = rest.partition(":")
+                if verdict == "minted":
+                    minted.add_metric([rest], value)
+                else:
+                    code, _, host = rest.partition(":")
+                    ticket_refused.add_metric([code, host], value)
+            elif kind == "refresh":
+                outcome, _, host = rest.partition(":")
+                relayed.add_metric([outcome, host], value)
         live = GaugeMetricFamily("vaporforge_sessions_live", "Live sessions by state.",
                                  labels=["state"])
         found = self.registry.live_states()
@@ -79,7 +97,8 @@ class StoreCollector(Collector):
         bound = CounterMetricFamily("vaporforge_sessions_warm_bound",
                                     "Sessions that took a warm entry.")
         bound.add_metric([], counters.get("warm_bound", 0))
-        yield from (created, refused, reached, ended, live, worker_gauge, slots, warm, bound)
+        yield from (created, refused, reached, ended, live, worker_gauge, slots, warm, bound,
+                    minted, ticket_refused, relayed)
 
 
 @blp.route("/metrics")

@@ -18,6 +18,7 @@ from marshmallow import Schema, fields, validate
 
 from api.context import ApiContext, api_context
 from api.limits import hit_rate
+from api.outcomes import for_host
 from api.revocations import revocations
 from api.schemas import ErrorSchema
 from vaporforge import grants
@@ -122,6 +123,7 @@ class Refresh(MethodView):
         if grant is None:
             return relay_refresh(settings.token_url, args["refresh_token"], scope,
                                  settings.refresh_timeout)
+        for_host(grant.host)
         scope = grants.allowed_scope(grant, scope)
         subject = Subject(grant.host, grant.end_user, grant.session_id, grant.mode)
         # Revoked and reused grants are refused here: no budget spent, nothing sent upstream.

@@ -19,6 +19,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from api.context import api_context
 from api.limits import hit_rate, refuse_probe
+from api.outcomes import for_host
 from api.schemas import ErrorSchema
 from vaporforge.access import bearer, origin_of
 from vaporforge.errors import ModeNotAllowed, Unauthorized
@@ -81,6 +82,7 @@ def authorized_host() -> Host:
     if host is None:
         refuse_probe()
         raise Unauthorized()
+    for_host(host.name)
     return host
 
 

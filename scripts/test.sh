@@ -23,7 +23,7 @@ source scripts/lib.sh
 # Debian packages first, one apt at a time; then the slow independent steps run side
 # by side (a fresh machine spends minutes on them): the login images in the
 # background, the npm downloads in the background, the virtualenv, ruff and mypy here.
-apt_install redis-server:redis-server npm:npm
+apt_install redis-server:redis-server npm:npm promtool:prometheus
 if [[ $VF_DOCKER_TESTS == 1 ]]; then
   apt_install dockerd:docker.io debootstrap:debootstrap docker:docker.io docker-compose:docker-compose \
     runsc:runsc  # gVisor: scripts/docker-engine.sh registers it as runtime runsc

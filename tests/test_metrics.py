@@ -66,6 +66,9 @@ def test_metrics_match_a_scripted_run(observed):
     assert worker[("vaporforge_worker_logins_total", (("state", "ready"),))] == 1
     assert worker[("vaporforge_worker_logins_total", (("state", "failed"),))] == 1
     assert worker[("vaporforge_worker_slots", (("kind", "total"),))] == 4
+    versions = [labels for (name, labels) in worker if name == "vaporforge_worker_cli_info"]
+    assert len(versions) == 1 and dict(versions[0])["runtime"] == "local"
+    assert dict(versions[0])["version"] not in ("", "unavailable")
 
 
 def test_log_lines_are_json_with_the_session_id_and_no_secret(observed):

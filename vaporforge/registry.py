@@ -81,6 +81,15 @@ class Registry:
         raw = self.redis.hgetall(self.key(KeyKind.METRICS))
         return {name: int(value) for name, value in raw.items()}
 
+    def count(self, name: str) -> None:
+        """Add one to the broker-wide counter ``name`` (``kind:label:...``, read back by
+        :meth:`counters`); the hash keeps its TTL as the session steps' counters do."""
+        key = self.key(KeyKind.METRICS)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, name, 1)
+            pipe.expire(key, defaults.METRICS_TTL)
+            pipe.execute()
+
     def count_live(self) -> int:
         return int(self.redis.zcount(self.key(KeyKind.LIVE), self.now(), "+inf"))
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from vaporforge.access import may_read_operations
@@ -45,6 +45,11 @@ class WorkerMetrics:
                           ["mode"], registry=self.registry)
         self.slots = Gauge("vaporforge_worker_slots", "This worker's login slots.", ["kind"],
                            registry=self.registry)
+        # An info metric (value 1, the version in a label): workers disagreeing after a
+        # half-finished rollout show as more than one version across the fleet.
+        self.cli = Info("vaporforge_worker_cli", "The login CLI this worker runs: its "
+                        "runtime and --version (unavailable: it does not run).",
+                        registry=self.registry)
 
     def serve(self, port: int, token: str = "", host: str = "0.0.0.0") -> ThreadingWSGIServer:
         """Serve the series on ``host:port`` in a daemon thread, to the callers

@@ -123,6 +123,7 @@ class WorkerProcess:
             if version != "unavailable":
                 self._version = ctx.cli_version = version
         Registry.beside(ctx.store).report_cli_version(ctx.runtime.name, version)
+        self.metrics.cli.info({"runtime": ctx.runtime.name, "version": version})
         reaper.sweep(ctx.store, ctx.runtime, self.metrics,
                      keep=self.warm.local_ids() if self.warm else set())
 
