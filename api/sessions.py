@@ -19,7 +19,6 @@ from flask_smorest import Blueprint
 from kombu.exceptions import OperationalError
 
 from api.context import api_context
-from api.errors import error_response
 from api.limits import LimitKind, check_session, hit_rate, refuse_probe, session_counter
 from api.schemas import (
     CodeAcceptedSchema,
@@ -55,24 +54,6 @@ _BEARER = re.compile(r"^Bearer\s+([A-Za-z0-9_-]{16,128})\s*$")
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def require_json_body() -> Response | None:
-    """Bodies are JSON objects or absent; anything else is refused up front."""
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return None
-    if not request.get_data(cache=True):
-        return None
-    if not request.is_json:
-        return error_response(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                              "Send the request body as application/json.")
-    body = request.get_json(silent=True)
-    if body is None:
-        return error_response(400, ErrorCode.INVALID_JSON, "The request body is not valid JSON.")
-    if not isinstance(body, dict):
-        return error_response(400, ErrorCode.INVALID_JSON,
-                              "The request body must be a JSON object.")
-    return None
 
 
 def take_ticket(mode: LoginMode, *, named: bool) -> tuple[LoginMode, Taken | None]:

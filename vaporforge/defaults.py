@@ -143,7 +143,18 @@ REFRESH_MAX_ANSWER = 64 * 1024
 EVENTS_QUEUE = "vaporforge.events"
 DELIVER_EVENT_TASK = "vaporforge.deliver_event"
 WEBHOOK_TIMEOUT = 10
-"""Seconds one webhook delivery attempt may take in all."""
+"""Seconds one webhook delivery attempt may take in all (a slow drip is cut at it)."""
+WEBHOOK_CONNECT_TIMEOUT = 5.0
+"""At most this much of WEBHOOK_TIMEOUT goes to connecting."""
+WEBHOOK_MAX_ANSWER = 64 * 1024
+"""Bytes of a webhook receiver's answer read at most; a longer answer is a failed attempt."""
+WEBHOOK_CONCURRENCY = 4
+"""Threads per worker process that deliver webhooks (none of them a login thread)."""
+WEBHOOK_BACKLOG = 16
+"""Events one worker process holds in memory for its webhook threads; more go back
+to the events queue for WEBHOOK_DEFER_MAX seconds at most (so not many are lost with
+a killed process, and a flood does not churn)."""
+WEBHOOK_DEFER_MAX = 60
 WEBHOOK_RETRY_FOR = 24 * 3600
 """How long a webhook event is retried before it is given up (logged)."""
 WEBHOOK_BACKOFF_START = 1

@@ -68,6 +68,7 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     log_format: str = defaults.LOG_FORMAT
     worker_concurrency: int = defaults.WORKER_CONCURRENCY
+    webhook_concurrency: int = defaults.WEBHOOK_CONCURRENCY
     work_dir: str = field(default_factory=lambda: p.default_work_dir(os.environ))
     key_prefix: str = defaults.KEY_PREFIX
     # Labels this deployment's login containers; empty means key_prefix.

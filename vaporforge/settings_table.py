@@ -173,6 +173,10 @@ VARS: tuple[Var, ...] = (
         "`failed`/`worker_lost`"),
     Var("VF_WORKER_CONCURRENCY", "worker_concurrency", p.whole(), defaults.WORKER_CONCURRENCY,
         "logins one worker process holds at once (each CLI holds ~150 MB)"),
+    Var("VF_WEBHOOK_CONCURRENCY", "webhook_concurrency", p.whole(),
+        defaults.WEBHOOK_CONCURRENCY,
+        "threads per worker process that deliver webhook events, none of them a login "
+        f"thread; each attempt takes {defaults.WEBHOOK_TIMEOUT} s at most in all"),
     Var("VF_WORK_DIR", "work_dir", p.text, None,
         "where the local runtime makes the per-session HOMEs; refused unless the service user "
         "owns it, it is a real folder and nobody else may write to it",

@@ -1,4 +1,5 @@
-"""One HTTP POST under a total deadline and a size cap (the refresh relay's upstream call).
+"""One HTTP POST under a total deadline and a size cap: the refresh relay's upstream
+call (:func:`post_json`) and each webhook delivery attempt (:func:`post`).
 
 ``requests``/urllib3 time-outs bound each socket operation, not the request: an
 upstream that sends one byte every few seconds holds the caller for as long as
@@ -7,8 +8,8 @@ passes, whatever phase the request is in (connect, headers, body); the blocked
 read then ends at once and the call raises :class:`DeadlineExceeded`. The
 answer is read at most ``max_bytes`` (+1) far; more is :class:`TooLarge`.
 
-Each call uses its own connection (no pooling): the relay is one call per
-refresh, and a pooled socket could outlive the call's timer.
+Each call uses its own connection (no pooling): the relay and a webhook attempt
+are one call each, and a pooled socket could outlive the call's timer.
 """
 
 from __future__ import annotations
@@ -108,11 +109,42 @@ def _session(deadline: _Deadline) -> requests.Session:
             self.poolmanager.pool_classes_by_scheme = {"http": HttpPool, "https": HttpsPool}
 
     session = requests.Session()
-    session.trust_env = False  # no proxy or netrc from the environment for the relay
+    session.trust_env = False  # no proxy or netrc from the environment
     adapter = Adapter(pool_connections=1, pool_maxsize=1, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def post(url: str, headers: dict[str, str], *, deadline: float, connect_timeout: float,
+         max_bytes: int, data: bytes | None = None,
+         json: dict[str, Any] | None = None) -> tuple[int, bytes]:
+    """POST ``data`` (bytes, sent as they are) or ``json`` (a dict, encoded by
+    requests); ``(status, answer bytes)`` within ``deadline`` seconds in all.
+
+    Raises DeadlineExceeded, TooLarge or UpstreamError.
+    """
+    with _Deadline(deadline) as watch, _session(watch) as session:
+        try:
+            response = session.post(url, data=data, json=json, headers=headers,
+                                    allow_redirects=False, stream=True,
+                                    timeout=(min(connect_timeout, deadline), deadline))
+            with response:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise TooLarge()
+                answer = b""
+                for chunk in response.iter_content(chunk_size=8192):
+                    answer += chunk
+                    if len(answer) > max_bytes:
+                        raise TooLarge()
+        except (requests.RequestException, http.client.HTTPException, OSError) as exc:
+            if watch.passed.is_set():
+                raise DeadlineExceeded() from None
+            raise UpstreamError(type(exc).__name__) from None
+        if watch.passed.is_set():
+            raise DeadlineExceeded()
+        return response.status_code, answer
 
 
 def post_json(url: str, body: dict[str, Any], headers: dict[str, str], *, deadline: float,
@@ -121,24 +153,5 @@ def post_json(url: str, body: dict[str, Any], headers: dict[str, str], *, deadli
 
     Raises DeadlineExceeded, TooLarge or UpstreamError.
     """
-    with _Deadline(deadline) as watch, _session(watch) as session:
-        try:
-            response = session.post(url, json=body, headers=headers, allow_redirects=False,
-                                    stream=True, timeout=(min(connect_timeout, deadline),
-                                                          deadline))
-            with response:
-                declared = response.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise TooLarge()
-                data = b""
-                for chunk in response.iter_content(chunk_size=8192):
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise TooLarge()
-        except (requests.RequestException, http.client.HTTPException, OSError) as exc:
-            if watch.passed.is_set():
-                raise DeadlineExceeded() from None
-            raise UpstreamError(type(exc).__name__) from None
-        if watch.passed.is_set():
-            raise DeadlineExceeded()
-        return response.status_code, data
+    return post(url, headers, json=body, deadline=deadline, connect_timeout=connect_timeout,
+                max_bytes=max_bytes)

@@ -1,9 +1,11 @@
 """Webhook delivery to the host: one signed POST per attempt, and the retry schedule.
 
-Pure functions over ``requests``; the Celery task in :mod:`worker.webhooks` calls
+Pure functions; the worker's webhook pool (:mod:`worker.webhooks`) calls
 :func:`deliver` and schedules retries with :func:`backoff` for
 ``WEBHOOK_RETRY_FOR`` seconds (at least once: the event ``id`` lets the host drop
-repeats).
+repeats). Each attempt is one POST through :func:`vaporforge.upstream.post`, the
+refresh relay's call: ``WEBHOOK_TIMEOUT`` seconds in all, however slowly the
+receiver answers, and at most ``WEBHOOK_MAX_ANSWER`` bytes of answer read.
 
 Signature: ``VaporForge-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``,
 computed afresh for each attempt over the exact body bytes sent. A host checks
@@ -18,11 +20,10 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-import requests
-
 from vaporforge import defaults
 from vaporforge.errors import ConfigError
 from vaporforge.refresh import token_url_allowed
+from vaporforge.upstream import DeadlineExceeded, TooLarge, UpstreamError, post
 
 log = logging.getLogger("vaporforge.webhooks")
 
@@ -75,20 +76,23 @@ def backoff(attempt: int) -> int:
 
 def deliver(url: str, secret: str, body: str, *, timeout: float = defaults.WEBHOOK_TIMEOUT,
             now: float | None = None) -> bool:
-    """POST ``body`` once; True on any 2xx. Logs only the outcome and the host."""
+    """POST ``body`` to ``url`` once, signed with ``secret``; True on any 2xx
+    within ``timeout`` seconds in all (an answer over ``WEBHOOK_MAX_ANSWER``
+    bytes is a failed attempt). Logs only the outcome and the host."""
     raw = body.encode("utf-8")
     stamp = int(time.time() if now is None else now)
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+               HEADER: signature(secret, stamp, raw)}
     try:
-        response = requests.post(url, data=raw, allow_redirects=False, timeout=timeout,
-                                 headers={"Content-Type": "application/json",
-                                          "User-Agent": USER_AGENT,
-                                          HEADER: signature(secret, stamp, raw)})
-        response.close()
-    except requests.RequestException as exc:
+        status, _ = post(url, headers, data=raw, deadline=timeout,
+                         connect_timeout=min(defaults.WEBHOOK_CONNECT_TIMEOUT, timeout),
+                         max_bytes=defaults.WEBHOOK_MAX_ANSWER)
+    except (DeadlineExceeded, TooLarge, UpstreamError) as exc:
+        # Only the kind is logged: an exception's text may carry the URL.
         log.warning("webhook to %s: not delivered (%s)", urlsplit(url).hostname,
                     type(exc).__name__)
         return False
-    if 200 <= response.status_code < 300:
+    if 200 <= status < 300:
         return True
-    log.warning("webhook to %s: answered %s", urlsplit(url).hostname, response.status_code)
+    log.warning("webhook to %s: answered %s", urlsplit(url).hostname, status)
     return False

@@ -46,7 +46,8 @@ def create_worker(settings: Settings) -> Celery:
         state = login.run_login(process.context(), session_id)
         return state.value if state else None
 
-    webhooks.register(app, settings)
+    # Webhook attempts run on threads of their own (VF_WEBHOOK_CONCURRENCY), not these.
+    hooks = app.vf_webhooks = webhooks.register(app, settings)
 
     def mine(sender: Any) -> bool:
         return getattr(sender, "app", None) is app
@@ -62,9 +63,11 @@ def create_worker(settings: Settings) -> Celery:
 
     def on_shutting_down(**_: object) -> None:
         process.drain()
+        hooks.close()
 
     def on_shutdown(**_: object) -> None:
         process.close()
+        hooks.join(defaults.WEBHOOK_TIMEOUT + 5)
 
     def format_logs(logger: logging.Logger, **_: object) -> None:
         logs.configure(settings.log_format, logger)
