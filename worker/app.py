@@ -47,7 +47,7 @@ def create_worker(settings: Settings) -> Celery:
         return state.value if state else None
 
     # Webhook attempts run on threads of their own (VF_WEBHOOK_CONCURRENCY), not these.
-    hooks = app.vf_webhooks = webhooks.register(app, settings)
+    hooks = app.vf_webhooks = webhooks.register(app, settings, process.metrics)
 
     def mine(sender: Any) -> bool:
         return getattr(sender, "app", None) is app

@@ -45,11 +45,23 @@ class WorkerMetrics:
                           ["mode"], registry=self.registry)
         self.slots = Gauge("vaporforge_worker_slots", "This worker's login slots.", ["kind"],
                            registry=self.registry)
+        self.webhooks = Counter(
+            "vaporforge_webhook_deliveries", "Webhook events this worker handled, by host and "
+            "outcome: delivered, failed (retry queued), given_up (24 h of retries), deferred "
+            "(its pool was full: sent back untried), dropped (no webhook for its host).",
+            ["host", "outcome"], registry=self.registry)
+        self.webhook_backlog = Gauge(
+            "vaporforge_webhook_backlog", "Webhook events in this worker's delivery pool: "
+            "attempts under way and events waiting for a thread.", registry=self.registry)
         # An info metric (value 1, the version in a label): workers disagreeing after a
         # half-finished rollout show as more than one version across the fleet.
         self.cli = Info("vaporforge_worker_cli", "The login CLI this worker runs: its "
                         "runtime and --version (unavailable: it does not run).",
                         registry=self.registry)
+
+    def webhook_outcome(self, host: str, outcome: str) -> None:
+        """Count one webhook event's outcome (``host``: a configured host's name)."""
+        self.webhooks.labels(host, outcome).inc()
 
     def serve(self, port: int, token: str = "", host: str = "0.0.0.0") -> ThreadingWSGIServer:
         """Serve the series on ``host:port`` in a daemon thread, to the callers

@@ -45,6 +45,7 @@ from vaporforge import defaults
 from vaporforge.events import host_of
 from vaporforge.settings import Settings
 from vaporforge.webhooks import backoff, deliver
+from worker.metrics import WorkerMetrics
 
 log = logging.getLogger("vaporforge.webhooks")
 
@@ -69,6 +70,15 @@ class Delivery:
     attempt: int = 1
 
 
+Outcome = Callable[[str, str], None]
+"""Told (host, outcome) of each event handled: ``delivered``, ``failed`` (a retry is
+queued), ``given_up``, ``deferred`` (the pool was full), ``dropped`` (no webhook)."""
+
+
+def _uncounted(host: str, outcome: str) -> None:
+    pass
+
+
 class Requeue(Protocol):
     def __call__(self, body: str, queued_at: float, *, retries: int, countdown: float,
                  deferred: int = 0) -> None: ...
@@ -80,11 +90,13 @@ class WebhookPool:
     events queue (a retry, or one the pool could not take)."""
 
     def __init__(self, size: int, backlog: int, requeue: Requeue,
-                 attempt: Callable[[str, str, str], bool] = deliver) -> None:
+                 attempt: Callable[[str, str, str], bool] = deliver,
+                 outcome: Outcome | None = None) -> None:
         self.size = max(1, size)
         self.backlog = max(0, backlog)
         self.requeue = requeue
         self.attempt = attempt
+        self.outcome: Outcome = outcome or _uncounted
         self._queue: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._held = 0
@@ -189,13 +201,17 @@ class WebhookPool:
                     self._held -= 1
 
     def _attempt(self, delivery: Delivery) -> None:
+        host = host_of(delivery.body)
         if self.attempt(delivery.url, delivery.secret, delivery.body):
+            self.outcome(host, "delivered")
             return
         wait = backoff(delivery.attempt)
         if time.time() + wait - delivery.queued_at > defaults.WEBHOOK_RETRY_FOR:
             log.error("event %s: given up after %s attempts over 24 h", _label(delivery.body),
                       delivery.attempt)
+            self.outcome(host, "given_up")
             return
+        self.outcome(host, "failed")
         self._requeue(delivery, retries=delivery.attempt, countdown=wait)
 
     def _give_back(self, delivery: Delivery) -> None:
@@ -213,10 +229,12 @@ class WebhookPool:
                       _label(delivery.body), type(exc).__name__)
 
 
-def register(app: Celery, settings: Settings) -> WebhookPool:
+def register(app: Celery, settings: Settings,
+             metrics: WorkerMetrics | None = None) -> WebhookPool:
     """Add the delivery task to ``app``: each event to its host's own webhook
     (dropped, with a log line, when its host has none), attempted on the pool
-    this returns (``VF_WEBHOOK_CONCURRENCY`` threads); the caller closes it."""
+    this returns (``VF_WEBHOOK_CONCURRENCY`` threads); the caller closes it.
+    With ``metrics``, outcomes and the pool's backlog are counted there."""
 
     def requeue(body: str, queued_at: float, *, retries: int, countdown: float,
                 deferred: int = 0) -> None:
@@ -225,7 +243,11 @@ def register(app: Celery, settings: Settings) -> WebhookPool:
                       queue=defaults.EVENTS_QUEUE, countdown=countdown, retries=retries,
                       add_to_parent=False)
 
-    pool = WebhookPool(settings.webhook_concurrency, defaults.WEBHOOK_BACKLOG, requeue)
+    count: Outcome = metrics.webhook_outcome if metrics else _uncounted
+    pool = WebhookPool(settings.webhook_concurrency, defaults.WEBHOOK_BACKLOG, requeue,
+                       outcome=count)
+    if metrics:
+        metrics.webhook_backlog.set_function(pool.held)
 
     @app.task(name=defaults.DELIVER_EVENT_TASK, bind=True, ignore_result=True,
               max_retries=None, acks_late=False)
@@ -234,10 +256,12 @@ def register(app: Celery, settings: Settings) -> WebhookPool:
         if webhook is None:
             log.warning("event %s: no webhook for its host on this worker; dropped",
                         _label(body))
+            count(host_of(body), "dropped")
             return False
         retries = int(task.request.retries or 0)
         if pool.submit(Delivery(webhook.url, webhook.secret, body, queued_at, retries + 1)):
             return True
+        count(host_of(body), "deferred")
         wait = 1 if pool.closed else min(defaults.WEBHOOK_DEFER_MAX, 2 ** min(deferred, 10))
         if time.time() + wait - queued_at > defaults.WEBHOOK_RETRY_FOR:
             log.error("event %s: given up after %s attempts over 24 h", _label(body), retries)
