@@ -148,8 +148,8 @@ def test_every_metric_a_panel_or_alert_names_is_exported(scraped):
 
 
 def test_a_misspelled_metric_is_caught(scraped):
-    assert metric_names('sum by (le) (rate(vaporforge_worker_time_to_url_second_bucket'
-                        '{kind="x"}[5m])) offset 5m') == {"vaporforge_worker_time_to_url_second_bucket"}
+    typo = "vaporforge_worker_time_to_url_second_bucket"
+    assert metric_names(f'sum by (le) (rate({typo}{{kind="x"}}[5m])) offset 5m') == {typo}
     assert metric_names("max(vaporforge_workrs) / on (job) group_left up") == \
         {"vaporforge_workrs", "up"}
     assert "vaporforge_workrs" not in scraped
