@@ -14,6 +14,7 @@ from tests.support.processes import wait_for
 from vaporforge import defaults
 from vaporforge.settings import Settings
 from worker import webhooks
+from worker.app import create_worker
 from worker.metrics import WorkerMetrics
 from worker.webhooks import Delivery, WebhookPool
 
@@ -70,4 +71,17 @@ def test_the_task_counts_drops_and_the_backlog_follows_the_pool():
     wait_for(lambda: samples(metrics)[("vaporforge_webhook_backlog", ())] == 0,
              what="the pool to finish its three attempts")
     assert counted(metrics, "acme", "delivered") == 3
+    assert pool.join(5)
+
+
+def test_the_worker_app_counts_on_its_own_metrics():
+    app = create_worker(Settings())
+    pool, metrics = app.vf_webhooks, app.vf_process.metrics
+    release = threading.Event()
+    pool.attempt = lambda url, secret, body: release.wait(10)
+    assert pool.submit(Delivery("https://hook.example", "s", event("acme"), time.time()))
+    assert samples(metrics)[("vaporforge_webhook_backlog", ())] == 1
+    release.set()
+    wait_for(lambda: counted(metrics, "acme", "delivered") == 1,
+             what="the worker's pool to count its attempt")
     assert pool.join(5)
