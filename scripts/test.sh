@@ -86,5 +86,23 @@ if [[ -n ${jobs[tsc]:-} ]]; then
   export VF_TSC
 fi
 
+# Most of the suite waits on processes, containers and the network, not the CPU:
+# without arguments the Docker and real-CLI tiers run in a second pytest process
+# beside the rest (each judges only its own CLIs: tests/support/checks.py), and
+# its report follows. With arguments, one pytest runs them as given.
+if (($# == 0)); then
+  echo "== pytest: the Docker and real-CLI tiers in the background, the rest here"
+  python -m pytest -p no:cacheprovider --durations=15 -m "docker or realcli" \
+    >"$SETUP/heavy.log" 2>&1 &
+  heavy=$!
+  light_rc=0
+  python -m pytest --durations=15 -m "not docker and not realcli" || light_rc=$?
+  heavy_rc=0
+  wait "$heavy" || heavy_rc=$?
+  echo "== pytest: the Docker and real-CLI tiers"
+  cat "$SETUP/heavy.log"
+  echo "== pytest exit codes: the rest $light_rc, Docker and real CLI $heavy_rc"
+  exit $((light_rc || heavy_rc))
+fi
 echo "== pytest"
 python -m pytest --durations=25 "$@"
