@@ -78,3 +78,11 @@ def test_every_alert_says_what_how_bad_and_where_its_runbook_is():
 
 def test_the_anchor_rule_is_githubs():
     assert anchors("## Runbook: API or Redis down\n") == {"runbook-api-or-redis-down"}
+
+
+def test_the_alert_tables_links_reach_their_runbooks():
+    text = OPERATIONS.read_text()
+    linked = set(re.findall(r"\]\(#(runbook-[\w-]+)\)", text))
+    ruled = {rule["annotations"]["runbook"].partition("#")[2] for rule in alerts()}
+    assert linked <= anchors(text)
+    assert ruled <= linked, "alerts the tables do not link"
