@@ -249,8 +249,10 @@ def register(app: Celery, settings: Settings,
     if metrics:
         metrics.webhook_backlog.set_function(pool.held)
 
+    # shared=False: the task belongs to ``app`` alone (Celery would otherwise add it
+    # to every app made later in the process, delivering through this app's pool).
     @app.task(name=defaults.DELIVER_EVENT_TASK, bind=True, ignore_result=True,
-              max_retries=None, acks_late=False)
+              max_retries=None, acks_late=False, shared=False)
     def deliver_event(task: Task, body: str, queued_at: float, deferred: int = 0) -> bool:
         webhook = settings.hosts.webhook_for(host_of(body))
         if webhook is None:
