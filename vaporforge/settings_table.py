@@ -18,7 +18,7 @@ from vaporforge import settings_parse as p
 from vaporforge.errors import ConfigError
 from vaporforge.grants import parse_grant_keys
 from vaporforge.hostkeys import parse_host_keys
-from vaporforge.hosts import read_file
+from vaporforge.hosts_file import read_file
 from vaporforge.session.states import LoginMode
 from vaporforge.webhooks import webhook_secret_var, webhook_url_var
 
