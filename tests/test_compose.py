@@ -11,13 +11,16 @@ none: `up --build` must not pull one. The stack runs with a
 self-signed certificate made here, so everything goes through the edge over
 https: one sealed login (its containers made through the socket proxy), the
 edge's limits (slow-header clients, a 1 MB body), the private operations data,
-the socket proxy's refusals; then the workers are scaled to two, and `down -v`
-leaves nothing behind. Timings are printed (run with -s), never asserted.
+the socket proxy's refusals; the observability profile's Prometheus scrapes the
+stack, and every dashboard and alert query runs against it after a few logins; then
+the workers are scaled to two (Prometheus follows), and `down -v` leaves nothing
+behind. Timings are printed (run with -s), never asserted.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import ipaddress
 import json
 import os
@@ -27,6 +30,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +47,8 @@ from joserfc.jwk import ECKey
 
 from tests.support.cli_simulator import tokens_for
 from tests.support.processes import free_port, wait_for
+from tests.test_alerts import alerts
+from tests.test_dashboard import alert_expressions, metric_names, panel_expressions
 
 pytestmark = pytest.mark.docker
 
@@ -62,12 +68,14 @@ else:
     pytest.skip("no compose client (the test command installs docker-compose)",
                 allow_module_level=True)
 PROJECT_LABEL = "com.docker.compose.project"
-BUILT_REPOSITORIES = ("vaporforge/broker", "vaporforge/edge")
+BUILT_REPOSITORIES = ("vaporforge/broker", "vaporforge/edge", "vaporforge/prometheus")
 """Images only the compose file builds: every tag of theirs goes before the test."""
 DEPLOYMENT_LABEL = "vaporforge.deployment"
 
 
 METRICS_TOKEN = uuid.uuid4().hex
+PROMETHEUS_INTERVAL = 2.0
+"""Seconds between the observability profile's scrapes (VF_PROMETHEUS_INTERVAL)."""
 OPERATOR = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
@@ -81,9 +89,10 @@ class Composed:
 
     def compose(self, *args: str, timeout: float = 900) -> str:
         files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "tests/compose.test.yml")]
-        done = subprocess.run([*COMPOSE, "-p", self.project, *files, *args], cwd=ROOT,
-                              env=self.env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        # The observability profile (Prometheus) is part of the test stack.
+        done = subprocess.run([*COMPOSE, "--profile", "observability", "-p", self.project,
+                               *files, *args], cwd=ROOT, env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=False)
         assert done.returncode == 0, f"compose {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done.stdout + done.stderr
 
@@ -195,7 +204,8 @@ def composed(engine: docker.DockerClient, tmp_path_factory) -> Iterator[Composed
     env.update(DOCKER_HOST=DOCKER_HOST, VF_HTTP_PORT=str(http_port),
                VF_HTTPS_PORT=str(https_port), VF_TLS_CERT=str(cert), VF_TLS_KEY=str(key),
                VF_METRICS_TOKEN=METRICS_TOKEN, VF_DEPLOYMENT=project,
-               VF_DOCKER_SOCKET=DOCKER_HOST.removeprefix("unix://"))
+               VF_DOCKER_SOCKET=DOCKER_HOST.removeprefix("unix://"),
+               VF_PROMETHEUS_INTERVAL=f"{PROMETHEUS_INTERVAL:g}s")
     env.pop("VF_API_PORT", None)
     running = Composed(project, env, f"https://127.0.0.1:{https_port}",
                        f"http://127.0.0.1:{http_port}", str(cert))
@@ -255,7 +265,7 @@ def test_compose_up_runs_a_login_through_the_edge_and_the_socket_proxy(composed,
 
 
 def test_only_the_edge_publishes_ports_and_it_redirects_http_to_https(composed, engine):
-    for service in ("api", "worker", "redis", "docker-proxy"):
+    for service in ("api", "worker", "redis", "docker-proxy", "prometheus"):
         ports = engine.api.inspect_container(composed.container(service))["NetworkSettings"]
         assert not any((ports.get("Ports") or {}).values()), service
     edge = engine.api.inspect_container(composed.container("edge"))["NetworkSettings"]["Ports"]
@@ -404,12 +414,199 @@ def test_a_public_bind_address_needs_host_keys_or_the_private_opt_in(composed, e
         edge_with(composed, engine)  # back to the default for the tests after this one
 
 
+ASK_PROMETHEUS = """
+import json, sys, urllib.error, urllib.parse, urllib.request
+answers = []
+for path, params in json.load(sys.stdin):
+    url = "http://prometheus:9090" + path + "?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            answers.append(json.load(response))
+    except urllib.error.HTTPError as refused:  # a query that does not parse: 400 and why
+        answers.append(json.load(refused))
+json.dump(answers, sys.stdout)
+"""
+
+
+def ask_prometheus(composed: Composed, *calls: tuple[str, dict[str, str]]) -> list[dict]:
+    """Prometheus's JSON for each (path, parameters), all in one `docker exec` into the
+    API's container (on the compose network; Prometheus publishes no port)."""
+    done = subprocess.run(["docker", "exec", "-i", composed.container("api"), "python", "-c",
+                           ASK_PROMETHEUS], input=json.dumps(calls), capture_output=True,
+                          text=True, timeout=120, check=False, env=composed.env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def login(composed: Composed, code: str) -> str:
+    """One login through the edge with ``code`` pasted; its last state (claimed if ready)."""
+    key = ECKey.generate_key("P-256")
+    created = composed.post("/api/auth/sessions", json={
+        "mode": "oauth", "client_public_key": key.as_dict(private=False)})
+    assert created.status_code == 202, created.text
+    session = created.json()
+    path = f"/api/auth/sessions/{session['session_id']}"
+    auth = {"Authorization": f"Bearer {session['session_token']}"}
+
+    def state(*wanted: str) -> str | None:
+        found: str = composed.get(path, headers=auth).json()["state"]
+        return found if found in wanted else None
+
+    wait_for(lambda: state("awaiting_code"), timeout=60, interval=0.25, what="awaiting_code")
+    assert composed.post(path + "/code", headers=auth, json={"code": code}).status_code == 202
+    ended = wait_for(lambda: state("ready", "failed"), timeout=60, interval=0.25,
+                     what="ready or failed")
+    if ended == "ready":
+        assert composed.post(path + "/credentials", headers=auth).status_code == 200
+        return "claimed"
+    return ended
+
+
+def logins(composed: Composed, good: int, failing: int) -> list[str]:
+    """Logins at once: ``good`` succeed, ``failing`` paste a code the simulator refuses."""
+    codes = ([f"panel-code-{uuid.uuid4().hex}#state" for _ in range(good)]
+             + [f"will-fail-{uuid.uuid4().hex}#state" for _ in range(failing)])
+    with ThreadPoolExecutor(len(codes)) as pool:
+        return sorted(pool.map(lambda code: login(composed, code), codes))
+
+
+def known_names(composed: Composed) -> set[str]:
+    """Every series name Prometheus holds, and every family its targets describe (HELP
+    and TYPE, so a labelled metric no event has touched yet counts), with the suffixes
+    a family's series take."""
+    names, metadata = ask_prometheus(composed, ("/api/v1/label/__name__/values", {}),
+                                     ("/api/v1/metadata", {}))
+    assert names["status"] == metadata["status"] == "success", (names, metadata)
+    suffixes = ("", "_total", "_bucket", "_count", "_sum", "_created", "_info")
+    return set(names["data"]) | {family + suffix for family in metadata["data"]
+                                 for suffix in suffixes}
+
+
+def evaluated(composed: Composed, exprs: list[str], at: float) -> list[dict]:
+    return ask_prometheus(composed, *(("/api/v1/query", {"query": expr, "time": f"{at:.3f}"})
+                                      for expr in exprs))
+
+
+def faults(exprs: list[str], answers: list[dict], known: set[str]) -> list[str]:
+    """What is wrong with each query: Prometheus refused it, or it names a metric that
+    no target exports (a misspelling parses, and only answers nothing)."""
+    found = []
+    for expr, answer in zip(exprs, answers, strict=True):
+        if answer.get("status") != "success":
+            found.append(f"{expr}: {answer.get('errorType')}: {answer.get('error')}")
+        found += [f"{expr}: no metric {name}" for name in sorted(metric_names(expr) - known)]
+    return found
+
+
+def test_prometheus_scrapes_the_stack_and_runs_every_dashboard_and_alert_query(composed):
+    """The observability profile: Prometheus scrapes the API and the worker with the
+    metrics token and loads alerts.yml; after logins (some failing) every panel query
+    of deploy/grafana/vaporforge.json and every alert expression runs against it."""
+    started = time.monotonic()
+    workers = readyz(composed)["workers"]
+    # Two waves a scrape apart: the failure counters exist (a first failure makes
+    # them) and are scraped before they grow, so their rates are above zero. 4 s, not
+    # 2.5: a POST on an nginx keep-alive connection that gunicorn closes at that very
+    # moment (its 2 s keep-alive, closed 2-3 s idle) answered 502 once here.
+    ended = logins(composed, good=2, failing=1)
+    time.sleep(2 * PROMETHEUS_INTERVAL)
+    ended += logins(composed, good=2, failing=2)
+    assert sorted(ended) == ["claimed"] * 4 + ["failed"] * 3, ended
+    done = time.time()
+    print(f"compose: 7 logins (3 failing) in {time.monotonic() - started:.1f} s")
+
+    # Two scrapes of every target after the last login: the oldest last scrape is
+    # more than one interval past it.
+    def scraped_twice() -> bool:
+        (answer,) = evaluated(composed, ["min(timestamp(up))"], time.time())
+        result = answer["data"]["result"]
+        return bool(result) and float(result[0]["value"][1]) > done + PROMETHEUS_INTERVAL
+
+    wait_for(scraped_twice, timeout=60, interval=1, what="two scrapes after the logins")
+    print(f"compose: two scrapes after them by {time.monotonic() - started:.1f} s")
+
+    targets, rules = ask_prometheus(composed, ("/api/v1/targets", {"state": "active"}),
+                                    ("/api/v1/rules", {"type": "alert"}))
+    health = sorted((t["labels"]["job"], t["health"], t["lastError"])
+                    for t in targets["data"]["activeTargets"])
+    assert health == [("vaporforge-api", "up", "")] + [("vaporforge-worker", "up", "")] * workers
+    loaded = [r for group in rules["data"]["groups"] for r in group["rules"]]
+    assert sorted(r["name"] for r in loaded) == sorted(r["alert"] for r in alerts())
+    assert [(r["name"], r["lastError"]) for r in loaded if r["health"] != "ok"] == []
+
+    at = time.time()
+    panels, rule_exprs = panel_expressions(), alert_expressions()
+    known = known_names(composed)
+    answers = evaluated(composed, panels + rule_exprs, at)
+    assert faults(panels + rule_exprs, answers, known) == []
+    results = {expr: a["data"]["result"] for expr, a in zip(panels, answers, strict=False)}
+
+    # The panels show the logins: started, ready, claimed, failed by code, time to URL.
+    def series(fragment: str) -> list[dict]:
+        (expr,) = [e for e in panels if fragment in e]
+        assert results[expr], f"no series: {expr}"
+        return results[expr]
+
+    for fragment in ("vaporforge_sessions_created_total", 'state="ready"', 'state="claimed"'):
+        assert float(series(fragment)[0]["value"][1]) > 0, fragment
+    failed = series('60 * sum(max by (code) (rate(vaporforge_sessions_ended_total{state="failed"}')
+    assert float(failed[0]["value"][1]) > 0
+    by_code = series('60 * max by (code) (rate(vaporforge_sessions_ended_total{state="failed"}')
+    rates = {s["metric"].get("code"): float(s["value"][1]) for s in by_code}
+    assert rates.get("exchange_failed", 0) > 0, rates  # the simulator's refusal
+    for quantile in ("0.5", "0.95"):
+        for histogram in ("time_to_url", "time_to_ready"):
+            (value,) = series(f"histogram_quantile({quantile}, sum by (le) "
+                              f"(rate(vaporforge_worker_{histogram}_seconds_bucket")
+            assert 0 < float(value["value"][1]) < 60, (quantile, histogram, value)
+    assert len(series("vaporforge_worker_cli_info")) == 1  # one CLI version
+
+    # A misspelled metric parses and answers nothing: the name check catches it, and
+    # a query that does not parse is refused.
+    wrong = [panels[0].replace("vaporforge_sessions_created_total",
+                               "vaporforge_sessions_creatd_total"), panels[0] + " +"]
+    answered = evaluated(composed, wrong, at)
+    assert answered[0]["status"] == "success" and answered[0]["data"]["result"] == []
+    assert [f.split(": ", 1)[1] for f in faults(wrong, answered, known)] == [
+        "no metric vaporforge_sessions_creatd_total", "bad_data: " + answered[1]["error"]]
+    print(f"compose: {len(panels)} panel and {len(rule_exprs)} alert queries run against "
+          f"Prometheus by {time.monotonic() - started:.1f} s")
+
+    if os.environ.get("VF_PANELS_PNG"):  # the picture in docs/OPERATIONS.md
+        draw_panels(composed, Path(os.environ["VF_PANELS_PNG"]),
+                    seconds=time.monotonic() - started + 30)
+        print(f"compose: drew {os.environ['VF_PANELS_PNG']} by "
+              f"{time.monotonic() - started:.1f} s")
+
+
+def draw_panels(composed: Composed, out: Path, seconds: float) -> None:
+    """deploy/grafana/render_panels.py over the last ``seconds`` of this stack."""
+    spec = importlib.util.spec_from_file_location("render_panels",
+                                                  ROOT / "deploy/grafana/render_panels.py")
+    assert spec and spec.loader
+    panels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(panels)
+    board = json.loads(panels.BOARD.read_text())
+    end = time.time()
+    queries = panels.range_queries(board, end - seconds, end, PROMETHEUS_INTERVAL, "30s")
+    answers = ask_prometheus(composed, *(("/api/v1/query_range", q) for q in queries))
+    panels.render(board, answers, out, "VaporForge after the compose test's logins "
+                  f"(Prometheus, {PROMETHEUS_INTERVAL:g} s scrapes, rates over 30 s)",
+                  (end - seconds, end))
+
+
 def test_scales_to_two_workers_and_goes_down_clean(composed, engine):
     started = time.monotonic()
     composed.compose("up", "-d", "--no-build", "--no-deps", "--scale", "worker=2", "worker")
     wait_for(lambda: readyz(composed).get("workers") == 2, timeout=90, interval=0.5,
              what="two workers to register")
     print(f"compose: two workers by {time.monotonic() - started:.1f} s")
+    # Prometheus follows the scale: the service name's DNS answers both workers.
+    count = 'count(up{job="vaporforge-worker"} == 1)'
+    wait_for(lambda: [a["data"]["result"][0]["value"][1] for a in
+                      evaluated(composed, [count], time.time()) if a["data"]["result"]] == ["2"],
+             timeout=60, interval=1, what="Prometheus to scrape both workers")
+    print(f"compose: Prometheus scrapes both workers by {time.monotonic() - started:.1f} s")
 
     composed.compose("down", "-v", "-t", "5")
     assert leftovers(engine, composed) == []
