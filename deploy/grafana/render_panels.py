@@ -50,7 +50,8 @@ def range_queries(board: dict, start: float, end: float, step: float,
 
 def legend(template: str, labels: dict[str, str]) -> str:
     named = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
-    return named or ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "value"
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__")
+    return named.strip() or shown or "(no labels)"
 
 
 def render(board: dict, answers: list[dict], out: Path, title: str,
@@ -86,6 +87,7 @@ def render(board: dict, answers: list[dict], out: Path, title: str,
                 drawn += 1
         axis.set_title(panel["title"], fontsize=10, loc="left")
         axis.set_ylabel({"s": "seconds"}.get(unit, unit if unit != "short" else ""))
+        axis.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=6))
         axis.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
         axis.grid(True, alpha=0.3)
         axis.set_ylim(bottom=0)
