@@ -90,9 +90,6 @@ class BrokerError(Exception):
             self.code = ErrorCode(code)
         super().__init__(self.message)
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message}
-
 
 class LoginFailed(BrokerError):
     """The login could not finish; ``code`` becomes the session's ``error.code``."""

@@ -36,12 +36,3 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(text)
             record.exc_info = None
         return True
-
-
-def install_redaction(logger: logging.Logger | None = None) -> None:
-    """Attach the filter to every handler of ``logger`` (default: root)."""
-    target = logger or logging.getLogger()
-    filt = RedactingFilter()
-    for handler in target.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(filt)

@@ -222,7 +222,7 @@ class DockerRuntime:
         with docker_errors("Could not run the CLI's --version in a container."):
             cid = self._create(spec, variables)
             try:
-                code = api.wait(cid, timeout=60).get("StatusCode")
+                code = api.wait(cid, timeout=defaults.DOCKER_TIMEOUT).get("StatusCode")
                 out = api.logs(cid, stdout=True, stderr=False)
             finally:
                 _remove(api, cid)

@@ -26,7 +26,6 @@ from worker.runtimes.base import SpawnSpec
 
 _PR_SET_PDEATHSIG = 1
 _HOME_PREFIX = "vf-"
-_STOP_GRACE = 1.0
 START_GRACE = 3
 """Seconds a new HOME is safe from the reaper whatever the live list said."""
 
