@@ -66,7 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(OPENAPI, MAX_CONTENT_LENGTH=defaults.MAX_BODY_BYTES, JSON_SORT_KEYS=False)
     if test_config:
         app.config.update(test_config)
-    settings: Settings = app.config.get("SETTINGS") or Settings.from_env(os.environ)
+    settings: Settings = app.config.get("SETTINGS") or Settings.for_process(os.environ)
     client = connections.store_client(settings)
     tasks = Celery("vaporforge-api")
     # A bounded publish: with the broker down, a creation answers 503 within seconds.

@@ -39,6 +39,8 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 # Sealed credentials by default, as in production; plaintext only with an explicit false.
 export VF_REQUIRE_CLIENT_KEY=${VF_REQUIRE_CLIENT_KEY:-true}
 port=${VF_DEV_PORT:-8000}
+# A bad setting: one line saying which and why, then exit 3, before anything starts.
+python -c 'import os; from vaporforge.settings import Settings; Settings.for_process(os.environ)'
 
 # Each process runs in a session of its own, so the terminal's Ctrl-C reaches only
 # this script, which stops them in order: the API and the worker first (SIGTERM:

@@ -147,6 +147,23 @@ class Settings:
             check(values)
         return cls(**values)
 
+    @classmethod
+    def for_process(cls, env: Mapping[str, str]) -> Settings:
+        """:meth:`from_env` for a process's start (gunicorn's workers, Celery, the
+        socket proxy): a bad setting prints one line naming the variable and what is
+        wrong on stderr, and the process exits with status 3, with no traceback
+        (3 is gunicorn's boot error: its master stops instead of respawning)."""
+        try:
+            return cls.from_env(env)
+        except ConfigError as exc:
+            print(f"vaporforge: configuration error: {exc.message}", file=sys.stderr,
+                  flush=True)
+            raise SystemExit(CONFIG_EXIT_STATUS) from None
+
+
+CONFIG_EXIT_STATUS = 3
+"""A process's exit status when its settings are refused."""
+
 
 def markdown_table() -> str:
     """The README's configuration table, one row per :data:`VARS` entry."""

@@ -9,6 +9,6 @@ import os
 from vaporforge.settings import Settings
 from worker.app import create_worker
 
-app = create_worker(Settings.from_env(os.environ))
+app = create_worker(Settings.for_process(os.environ))
 
 __all__ = ["app", "create_worker"]

@@ -233,7 +233,7 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = Settings.from_env(os.environ)
+    settings = Settings.for_process(os.environ)
     policy = Policy(LoginContainerSpec.from_settings(settings))
     path = os.environ.get("VF_PROXY_SOCKET", "/run/vaporforge-docker/docker.sock")
     upstream = os.environ.get("VF_PROXY_UPSTREAM", "/var/run/docker.sock")
