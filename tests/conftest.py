@@ -22,7 +22,7 @@ from tests.support.fake_oauth.server import FakeOAuthServer
 from tests.support.inprocess import ApiClient
 from tests.support.processes import Databases, keys_without_ttl, start_redis
 from tests.support.socket_proxy_kit import ProxyKit, proxy_kit_for
-from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.stack import Stack, running_stack
 from tests.support.tiers import mark_tiers
 
 
@@ -69,10 +69,8 @@ def store_client(redis_db: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture(scope="session")
 def stack(databases: Databases, work_root: Path) -> Iterator[Stack]:
-    running = start_stack(databases.allocate(), work_root, "main")
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
+    with running_stack(databases, work_root, "main") as running:
+        yield running
 
 
 @pytest.fixture

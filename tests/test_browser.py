@@ -41,7 +41,7 @@ from tests.support.browser_kit import (
 from tests.support.cli_simulator import FULL_CODE, tokens_for
 from tests.support.fake_oauth import FakeOAuthServer, tokens_for_refresh
 from tests.support.processes import ROOT, Databases, cli_processes, free_port, wait_for
-from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.stack import Stack, running_stack
 
 CODE = "page-code-4f2a9d81#page-state-77c1"
 WIDTH = 1280
@@ -57,12 +57,11 @@ def host_port() -> int:
 @pytest.fixture(scope="module")
 def stack(databases: Databases, work_root: Path, upstream: FakeOAuthServer,
           host_port: int) -> Iterator[Stack]:
-    running = start_stack(databases.allocate(), work_root, "browser", extra_env={
-        "VF_REQUIRE_CLIENT_KEY": "true", "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
-        "VF_REFRESH_RATE": "1000/minute", "VF_ALLOWED_ORIGINS": f"http://127.0.0.1:{host_port}"})
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
+    with running_stack(databases, work_root, "browser", extra_env={
+            "VF_REQUIRE_CLIENT_KEY": "true", "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
+            "VF_REFRESH_RATE": "1000/minute",
+            "VF_ALLOWED_ORIGINS": f"http://127.0.0.1:{host_port}"}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

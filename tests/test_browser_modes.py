@@ -26,7 +26,7 @@ from tests.support.browser_kit import (
     sign_in_link,
 )
 from tests.support.processes import Databases
-from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.stack import Stack, running_stack
 
 CODE = "console-code-81c2#console-state-5d"
 expect.set_options(timeout=20_000)
@@ -34,11 +34,10 @@ expect.set_options(timeout=20_000)
 
 @pytest.fixture(scope="module")
 def stack(databases: Databases, work_root: Path) -> Iterator[Stack]:
-    running = start_stack(databases.allocate(), work_root, "browser-modes",
-                          extra_env={"VF_MODES": "console", "VF_REQUIRE_CLIENT_KEY": "true"})
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
+    with running_stack(
+            databases, work_root, "browser-modes",
+            extra_env={"VF_MODES": "console", "VF_REQUIRE_CLIENT_KEY": "true"}) as running:
+        yield running
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 import signal
 
 from tests.support.processes import cli_processes, wait_for
-from tests.support.stack import add_worker, start_stack, stop_stack
+from tests.support.stack import add_worker, running_stack
 
 
 def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_root):
-    store_url = databases.allocate()
-    stack = start_stack(store_url, work_root, "crash", extra_env={"VF_HEARTBEAT_TTL": "2"})
-    try:
+    with running_stack(databases, work_root, "crash",
+                       extra_env={"VF_HEARTBEAT_TTL": "2"}) as stack:
         session = stack.create("oauth")
         stack.wait_state(session, "awaiting_code")
         assert cli_processes()
@@ -28,6 +27,3 @@ def test_killed_worker_is_reported_and_its_leftovers_are_reaped(databases, work_
         add_worker(stack, "crash", extra_env={"VF_REAP_INTERVAL": "1"})
         wait_for(lambda: not list(stack.work_dir.iterdir()), timeout=15,
                  what="the reaper to remove the dead worker's HOME")
-    finally:
-        stop_stack(stack)
-        databases.release(store_url)

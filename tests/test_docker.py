@@ -20,7 +20,7 @@ import pytest
 from tests.support.cli_simulator import tokens_for
 from tests.support.oci_runtimes import PIDS, RUNTIMES, engine_setting, require_runtime
 from tests.support.processes import wait_for
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack
 
 pytestmark = pytest.mark.docker
 
@@ -50,16 +50,15 @@ def login_containers(engine, session_id: str | None = None) -> list:
 def docker_stack(request, databases, work_root, engine):
     runtime = request.param
     require_runtime(engine, runtime)
-    running = start_stack(
-        databases.allocate(), work_root, f"docker-{runtime}",
+    with running_stack(
+        databases, work_root, f"docker-{runtime}",
         login_command="python3 /opt/vaporforge/cli_simulator.py",
         extra_env={"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": IMAGE,
                    "VF_DOCKER_NETWORK": "none", "VF_SESSION_TTL": "10",
                    "VF_DOCKER_MEMORY": "256m", "VF_DOCKER_PIDS": str(PIDS[runtime]),
-                   "VF_DOCKER_RUNTIME": engine_setting(runtime)})
-    running.runtime = runtime
-    yield running
-    stop_stack(running)
+                   "VF_DOCKER_RUNTIME": engine_setting(runtime)}) as running:
+        running.runtime = runtime
+        yield running
 
 
 @pytest.fixture(autouse=True)
@@ -179,14 +178,13 @@ def real_cli_stack(request, databases, work_root, engine):
     ``runsc``; under runc test_real_cli.py drives it."""
     runtime = request.param
     require_runtime(engine, runtime)
-    running = start_stack(
-        databases.allocate(), work_root, f"docker-real-{runtime}", login_command="claude",
+    with running_stack(
+        databases, work_root, f"docker-real-{runtime}", login_command="claude",
         extra_env={"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": f"vaporforge/login:{VERSION}",
                    "VF_DOCKER_NETWORK": "none", "VF_DOCKER_RUNTIME": engine_setting(runtime),
-                   "VF_EXCHANGE_TIMEOUT": "10", "VF_URL_TIMEOUT": "20"})
-    running.runtime = runtime
-    yield running
-    stop_stack(running)
+                   "VF_EXCHANGE_TIMEOUT": "10", "VF_URL_TIMEOUT": "20"}) as running:
+        running.runtime = runtime
+        yield running
 
 
 @pytest.mark.parametrize(("mode", "scope"), [("oauth", "user:sessions:claude_code"),

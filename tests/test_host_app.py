@@ -37,7 +37,7 @@ from tests.support.browser_kit import (
 from tests.support.cli_simulator import tokens_for
 from tests.support.fake_oauth import FakeOAuthServer, tokens_for_refresh
 from tests.support.processes import ROOT, Databases, cli_processes, free_port, wait_for
-from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.stack import Stack, running_stack
 from vaporforge.webhooks import signature
 
 EXAMPLE = ROOT / "examples" / "host-app"
@@ -66,16 +66,14 @@ def host_port() -> int:
 def stack(databases: Databases, work_root: Path, upstream: FakeOAuthServer,
           host_port: int) -> Iterator[Stack]:
     host = f"http://127.0.0.1:{host_port}"
-    running = start_stack(databases.allocate(), work_root, "host-app", extra_env={
-        "VF_REQUIRE_CLIENT_KEY": "true",
-        "VF_HOST_KEYS": f"host-app=sha256:{hashlib.sha256(HOST_KEY.encode()).hexdigest()}",
-        "VF_GRANT_KEYS": secrets.token_urlsafe(32),
-        "VF_WEBHOOK_URL": f"{host}/vaporforge/webhook", "VF_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "VF_ALLOWED_ORIGINS": host, "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
-        "VF_REFRESH_RATE": "1000/minute"})
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
+    with running_stack(databases, work_root, "host-app", extra_env={
+            "VF_REQUIRE_CLIENT_KEY": "true",
+            "VF_HOST_KEYS": f"host-app=sha256:{hashlib.sha256(HOST_KEY.encode()).hexdigest()}",
+            "VF_GRANT_KEYS": secrets.token_urlsafe(32),
+            "VF_WEBHOOK_URL": f"{host}/vaporforge/webhook", "VF_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "VF_ALLOWED_ORIGINS": host, "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
+            "VF_REFRESH_RATE": "1000/minute"}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import requests
 from tests.support.cli_simulator import tokens_for
 from tests.support.fake_oauth import FakeOAuthServer
 from tests.support.processes import Databases, cli_processes, wait_for
-from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.stack import Stack, running_stack
 from vaporforge.hostkeys import entry_for, new_secret
 from vaporforge.webhooks import HEADER, verify_signature
 
@@ -69,10 +69,8 @@ def hosted(databases: Databases, work_root: Path, receiver: str,
     env = {"VF_HOST_KEYS": entry_for("acme", HOST_SECRET), "VF_GRANT_KEYS": "g" * 43,
            "VF_WEBHOOK_URL": receiver, "VF_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "VF_IDLE_TIMEOUT": str(IDLE_TIMEOUT), "VF_TOKEN_URL": upstream.url + "/v1/oauth/token"}
-    running = start_stack(databases.allocate(), work_root, "hosted", extra_env=env)
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
+    with running_stack(databases, work_root, "hosted", extra_env=env) as running:
+        yield running
 
 
 def mint(stack: Stack, end_user: str, **body: object) -> str:

@@ -21,7 +21,7 @@ import requests
 
 from tests.support.fake_oauth import FakeOAuthServer
 from tests.support.processes import Databases, wait_for
-from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.stack import Stack, running_stack
 from vaporforge.hostkeys import digest_of, new_secret
 from vaporforge.webhooks import HEADER, verify_signature
 
@@ -107,10 +107,8 @@ def two_hosts(databases: Databases, work_root: Path, receivers: dict[str, Receiv
     hosts_file.write_text(hosts_toml(receivers, secret_file))
     env = {"VF_HOSTS_FILE": str(hosts_file), "APP1_WEBHOOK_SECRET": APP1_SECRET,
            "VF_GRANT_KEYS": "g" * 43, "VF_TOKEN_URL": upstream.url + "/v1/oauth/token"}
-    running = start_stack(databases.allocate(), work_root, "two-hosts", extra_env=env)
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
+    with running_stack(databases, work_root, "two-hosts", extra_env=env) as running:
+        yield running
 
 
 def mint(stack: Stack, host: str, end_user: str, key: str | None = None,

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cli_simulator import tokens_for
 from tests.support.processes import free_port, wait_for
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
@@ -23,12 +23,10 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
 @pytest.fixture(scope="module")
 def observed(databases, work_root):
     port = free_port()
-    stack = start_stack(databases.allocate(), work_root, "metrics", concurrency=4,
-                        extra_env={"VF_METRICS_PORT": str(port), "VF_LOG_FORMAT": "json"})
-    stack.metrics_url = f"http://127.0.0.1:{port}/metrics"
-    yield stack
-    stop_stack(stack)
-    databases.release(stack.redis_url)
+    with running_stack(databases, work_root, "metrics", concurrency=4,
+                       extra_env={"VF_METRICS_PORT": str(port), "VF_LOG_FORMAT": "json"}) as stack:
+        stack.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        yield stack
 
 
 def test_metrics_match_a_scripted_run(observed):

@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.processes import cli_processes, wait_for
 from tests.support.real_clis import pinned_version, real_clis
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack
 
 CLIS = real_clis()
 pytestmark = pytest.mark.realcli
@@ -43,11 +43,10 @@ def real(request, databases, work_root):
         env = {**QUICK, "VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": "vaporforge/login:latest",
                "VF_DOCKER_NETWORK": "none"}
         command = "claude"
-    stack = start_stack(databases.allocate(), work_root, f"real-{runtime}-{cli.name}",
-                        login_command=command, extra_env=env)
-    stack.runtime, stack.cli = runtime, cli
-    yield stack
-    stop_stack(stack)
+    with running_stack(databases, work_root, f"real-{runtime}-{cli.name}",
+                       login_command=command, extra_env=env) as stack:
+        stack.runtime, stack.cli = runtime, cli
+        yield stack
 
 
 def login_containers() -> list:

@@ -27,7 +27,7 @@ import pytest
 from tests.support.fake_oauth import tokens_for_code
 from tests.support.processes import wait_for
 from tests.support.real_clis import pinned_version, real_clis
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack
 
 CLIS = real_clis()
 pytestmark = pytest.mark.realcli
@@ -76,21 +76,20 @@ def real_ok(request, databases, work_root, sign_in_namespace):
     pid, folder = sign_in_namespace
     ca = folder / "certs" / "ca.pem"
     cli = request.param
-    stack = start_stack(
-        databases.allocate(), work_root, f"real-ok-{cli.name}",
+    with running_stack(
+        databases, work_root, f"real-ok-{cli.name}",
         login_command=f"nsenter --target {pid} --net --mount -- {cli.path}",
         extra_env={"VF_LOGIN_ENV": f"NODE_EXTRA_CA_CERTS={ca} "
                                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-                   "VF_EXCHANGE_TIMEOUT": "15"})
-    stack.cli = cli
-    stack.browse = lambda url: subprocess.run(
-        ["nsenter", "--target", str(pid), "--net", "--mount", "--", sys.executable, "-c",
-         BROWSER, url, str(ca)], capture_output=True, text=True, check=True,
-        timeout=30).stdout.strip()
-    stack.requests = lambda: [json.loads(line) for line in
-                              (folder / "requests.jsonl").read_text().splitlines()]
-    yield stack
-    stop_stack(stack)
+                   "VF_EXCHANGE_TIMEOUT": "15"}) as stack:
+        stack.cli = cli
+        stack.browse = lambda url: subprocess.run(
+            ["nsenter", "--target", str(pid), "--net", "--mount", "--", sys.executable, "-c",
+             BROWSER, url, str(ca)], capture_output=True, text=True, check=True,
+            timeout=30).stdout.strip()
+        stack.requests = lambda: [json.loads(line) for line in
+                                  (folder / "requests.jsonl").read_text().splitlines()]
+        yield stack
 
 
 def sign_in(stack, mode: str, account: str = "") -> tuple[dict, str]:
@@ -174,16 +173,15 @@ def docker_ok(databases, work_root, tmp_path_factory):
         f"FROM vaporforge/login:latest\nCOPY ca.pem {CA_IN_IMAGE}\n")
     engine = docker.from_env()
     engine.images.build(path=str(context), tag="vaporforge/login-fake-ca:test", rm=True)
-    stack = start_stack(
-        databases.allocate(), work_root, "docker-ok", login_command="claude",
+    with running_stack(
+        databases, work_root, "docker-ok", login_command="claude",
         extra_env={"VF_RUNTIME": "docker", "VF_LOGIN_IMAGE": "vaporforge/login-fake-ca:test",
                    "VF_DOCKER_NETWORK": "none",
                    "VF_DOCKER_EXTRA_HOSTS": ",".join(f"{h}:127.0.0.1" for h in SIGN_IN_HOSTS),
                    "VF_LOGIN_ENV": f"NODE_EXTRA_CA_CERTS={CA_IN_IMAGE} "
-                                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"})
-    stack.engine, stack.certs = engine, certs
-    yield stack
-    stop_stack(stack)
+                                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"}) as stack:
+        stack.engine, stack.certs = engine, certs
+        yield stack
     engine.close()
 
 

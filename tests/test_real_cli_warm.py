@@ -12,7 +12,7 @@ from test_real_cli import QUICK, assert_sign_in_url, login_containers
 
 from tests.support.processes import cli_processes, wait_for
 from tests.support.real_clis import pinned_version, real_clis
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack
 
 PINNED = [cli for cli in real_clis() if cli.version == pinned_version()]
 pytestmark = [pytest.mark.realcli, pytest.mark.keeps_warm_entries]
@@ -31,13 +31,12 @@ def warm_real(request, databases, work_root):
         env.update(VF_RUNTIME="docker", VF_LOGIN_IMAGE="vaporforge/login:latest",
                    VF_DOCKER_NETWORK="none")
         command = "claude"
-    stack = start_stack(databases.allocate(), work_root, f"warm-real-{request.param}",
-                        login_command=command, extra_env=env)
-    wait_for(lambda: requests.get(stack.url("/readyz"), timeout=5).json()["warm"] == {
-        "oauth": 1, "console": 0, "setup-token": 1}, timeout=60, what="the warm pool")
-    yield stack
-    stop_stack(stack)  # drains: every warm CLI and container is withdrawn and removed
-    databases.release(stack.redis_url)
+    with running_stack(databases, work_root, f"warm-real-{request.param}",
+                       login_command=command, extra_env=env) as stack:
+        wait_for(lambda: requests.get(stack.url("/readyz"), timeout=5).json()["warm"] == {
+            "oauth": 1, "console": 0, "setup-token": 1}, timeout=60, what="the warm pool")
+        yield stack
+    # the block's end drains: every warm CLI and container is withdrawn and removed
     assert not cli_processes("claude-code", within=stack.work_dir)
     assert not login_containers()
     assert not list(stack.work_dir.iterdir())

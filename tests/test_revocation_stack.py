@@ -16,7 +16,7 @@ import requests
 
 from tests.support.fake_oauth import FakeOAuthServer
 from tests.support.processes import Databases, cli_processes, wait_for
-from tests.support.stack import Stack, start_stack, stop_stack
+from tests.support.stack import Stack, running_stack
 from vaporforge.hostkeys import entry_for, new_secret
 from vaporforge.webhooks import HEADER, verify_signature
 
@@ -54,10 +54,8 @@ def hosted(databases: Databases, work_root: Path,
            "VF_WEBHOOK_URL": f"http://127.0.0.1:{server.server_address[1]}/hooks",
            "VF_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "VF_TOKEN_URL": upstream.url + "/v1/oauth/token"}
-    running = start_stack(databases.allocate(), work_root, "revocation", extra_env=env)
-    yield running
-    stop_stack(running)
-    databases.release(running.redis_url)
+    with running_stack(databases, work_root, "revocation", extra_env=env) as running:
+        yield running
     server.shutdown()
     server.server_close()
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.support.processes import SIMULATOR, cli_processes, wait_for
-from tests.support.stack import add_worker, start_stack, stop_stack
+from tests.support.stack import add_worker, running_stack
 
 
 def capacity(stack) -> int:
@@ -22,13 +22,11 @@ def capacity(stack) -> int:
 @pytest.fixture
 def two_by_two(databases, work_root):
     """Two worker processes with two slots each."""
-    stack = start_stack(databases.allocate(), work_root, "two-by-two", concurrency=2,
-                        extra_env={"VF_HEARTBEAT_TTL": "3", "VF_REAP_INTERVAL": "1"})
-    add_worker(stack, "two-by-two", concurrency=2)
-    wait_for(lambda: capacity(stack) == 4, what="both workers to advertise 2 slots")
-    yield stack
-    stop_stack(stack)
-    databases.release(stack.redis_url)
+    with running_stack(databases, work_root, "two-by-two", concurrency=2,
+                       extra_env={"VF_HEARTBEAT_TTL": "3", "VF_REAP_INTERVAL": "1"}) as stack:
+        add_worker(stack, "two-by-two", concurrency=2)
+        wait_for(lambda: capacity(stack) == 4, what="both workers to advertise 2 slots")
+        yield stack
 
 
 def post(stack) -> requests.Response:
@@ -36,8 +34,7 @@ def post(stack) -> requests.Response:
 
 
 def test_sessions_reach_a_free_slot_on_any_worker(databases, work_root):
-    stack = start_stack(databases.allocate(), work_root, "route", concurrency=2)
-    try:
+    with running_stack(databases, work_root, "route", concurrency=2) as stack:
         busy = [stack.create("oauth") for _ in range(2)]
         for session in busy:  # the first worker's two threads are taken
             stack.wait_state(session, "awaiting_code", timeout=15)
@@ -48,9 +45,6 @@ def test_sessions_reach_a_free_slot_on_any_worker(databases, work_root):
         for _ in range(2):
             session = stack.create("oauth")
             stack.wait_state(session, "awaiting_code", timeout=10)
-    finally:
-        stop_stack(stack)
-        databases.release(stack.redis_url)
 
 
 def test_a_burst_gets_free_slots_and_the_rest_is_refused(two_by_two):
@@ -103,11 +97,10 @@ def test_killing_one_worker_loses_only_its_sessions(two_by_two):
 
 
 def test_sigterm_drains_the_worker(databases, work_root):
-    stack = start_stack(databases.allocate(), work_root, "drain", concurrency=4,
-                        login_command=f"{sys.executable} {SIMULATOR} --slow-answer 2",
-                        extra_env={"VF_EXCHANGE_TIMEOUT": "20"})
-    slow = stack.workers[0]  # its CLI answers a code after 2 s
-    try:
+    with running_stack(databases, work_root, "drain", concurrency=4,
+                       login_command=f"{sys.executable} {SIMULATOR} --slow-answer 2",
+                       extra_env={"VF_EXCHANGE_TIMEOUT": "20"}) as stack:
+        slow = stack.workers[0]  # its CLI answers a code after 2 s
         verifying, waiting = stack.create("oauth"), stack.create("oauth")
         for session in (verifying, waiting):
             stack.wait_state(session, "awaiting_code", timeout=15)
@@ -125,6 +118,3 @@ def test_sigterm_drains_the_worker(databases, work_root):
         assert not cli_processes()
         assert not list(stack.work_dir.iterdir())
         assert capacity(stack) == 0  # it withdrew its capacity
-    finally:
-        stop_stack(stack)
-        databases.release(stack.redis_url)

@@ -19,7 +19,7 @@ from tests.support.sentinel_group import (
     failover_flow,
     start_sentinel_group,
 )
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack
 from vaporforge import connections, defaults
 from vaporforge.errors import ConfigError
 from vaporforge.settings import Settings
@@ -100,25 +100,23 @@ def test_a_planned_switchover_is_followed_without_errors_by_the_worker(group):
 
 
 def test_failover_mid_flow(group, work_root):
-    stack = start_stack(group.store_url(2), work_root, "sentinel", extra_env=group.env(),
-                        login_command=LOGIN_COMMAND)
-    try:
-        run = failover_flow(stack, group)
-        print(f"failover gap (SIGKILL to a new session awaiting_code): {run.gap:.2f} s; "
-              f"first 202 after {run.accepted:.2f} s, {run.refused} refused before; "
-              f"in flight: {run.in_flight}; "
-              f"created during the failover: {run.during}")
-        assert run.gap < FAILOVER_BOUND
-        # The logins that waited for a code, or exchanged one, rode it out.
-        assert run.in_flight == ["claimed"] * 3
-        new_master = group.client(group.master_port(), 2)
-        assert new_master.keys("vf:*")
-        assert keys_without_ttl(new_master) == []
-    except BaseException:
-        print(stack.logs()[-6000:])
-        raise
-    finally:
-        stop_stack(stack)
+    with running_stack(group.store_url(2), work_root, "sentinel", extra_env=group.env(),
+                       login_command=LOGIN_COMMAND) as stack:
+        try:
+            run = failover_flow(stack, group)
+            print(f"failover gap (SIGKILL to a new session awaiting_code): {run.gap:.2f} s; "
+                  f"first 202 after {run.accepted:.2f} s, {run.refused} refused before; "
+                  f"in flight: {run.in_flight}; "
+                  f"created during the failover: {run.during}")
+            assert run.gap < FAILOVER_BOUND
+            # The logins that waited for a code, or exchanged one, rode it out.
+            assert run.in_flight == ["claimed"] * 3
+            new_master = group.client(group.master_port(), 2)
+            assert new_master.keys("vf:*")
+            assert keys_without_ttl(new_master) == []
+        except BaseException:
+            print(stack.logs()[-6000:])
+            raise
 
 
 def _sentinel_settings(group: SentinelGroup) -> dict:

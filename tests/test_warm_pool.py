@@ -12,7 +12,7 @@ import requests
 
 from tests.support.cli_simulator import tokens_for
 from tests.support.processes import cli_processes, wait_for
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack, store_database
 
 
 def clis_of(stack) -> set[int]:
@@ -26,12 +26,11 @@ def warm(stack, mode: str = "oauth") -> int:
 
 @pytest.fixture(scope="module")
 def pooled(databases, work_root):
-    stack = start_stack(databases.allocate(), work_root, "warm", concurrency=8,
-                        extra_env={"VF_WARM_POOL": "oauth:2,setup-token:1",
-                                   "VF_WARM_MAX_AGE": "600", "VF_REAP_INTERVAL": "1"})
-    yield stack
-    stop_stack(stack)  # a drain: every entry is withdrawn and its CLI and HOME removed
-    databases.release(stack.redis_url)
+    with running_stack(databases, work_root, "warm", concurrency=8,
+                       extra_env={"VF_WARM_POOL": "oauth:2,setup-token:1",
+                                  "VF_WARM_MAX_AGE": "600", "VF_REAP_INTERVAL": "1"}) as stack:
+        yield stack
+    # the block's end is a drain: every entry is withdrawn and its CLI and HOME removed
     assert not cli_processes()
     assert not list(stack.work_dir.iterdir())
 
@@ -97,9 +96,8 @@ def test_cancel_and_expiry_end_a_warm_cli(pooled):
 
 @pytest.mark.keeps_warm_entries  # the module's pool is still up
 def test_old_entries_are_replaced(databases, work_root):
-    stack = start_stack(databases.allocate(), work_root, "warm-old",
-                        extra_env={"VF_WARM_POOL": "oauth:1", "VF_WARM_MAX_AGE": "5"})
-    try:
+    with running_stack(databases, work_root, "warm-old",
+                       extra_env={"VF_WARM_POOL": "oauth:1", "VF_WARM_MAX_AGE": "5"}) as stack:
         wait_for(lambda: warm(stack) == 1, timeout=20, what="one entry")
         first = clis_of(stack)
         assert len(first) == 1
@@ -109,38 +107,28 @@ def test_old_entries_are_replaced(databases, work_root):
         session = stack.create("oauth")  # the replacement serves as usual
         assert session["state"] == "awaiting_code"
         stack.call("DELETE", session)
-    finally:
-        stop_stack(stack)
-        databases.release(stack.redis_url)
     assert not clis_of(stack)  # the drain withdrew and ended the fresh entry
 
 
 @pytest.mark.keeps_warm_entries  # the module's pool is still up
 def test_a_killed_worker_leaves_no_warm_cli_or_home(databases, work_root):
-    store_url = databases.allocate()
-    stack = start_stack(store_url, work_root, "warm-kill",
-                        extra_env={"VF_WARM_POOL": "oauth:2", "VF_HEARTBEAT_TTL": "2"})
-    try:
-        wait_for(lambda: warm(stack) == 2, timeout=20, what="two entries")
-        bound = stack.create("oauth")
-        victim = stack.workers[0]
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(10)
-        wait_for(lambda: not clis_of(stack), timeout=10, what="the CLIs to die with it")
-        status = stack.wait_state(bound, "failed", timeout=15)
-        assert status["error"]["code"] == "worker_lost"
-        # The dead worker's entries have lapsed with its heartbeat TTL: a session
-        # created now must not take one.
-        late = stack.create("oauth")
-        assert late["state"] == "starting" and late["oauth_url"] is None
-        stack.call("DELETE", late)
-    finally:
-        stop_stack(stack)
-    restarted = start_stack(store_url, work_root, "warm-kill",
-                            extra_env={"VF_REAP_INTERVAL": "1"})
-    try:
-        wait_for(lambda: not list(restarted.work_dir.iterdir()), timeout=20,
-                 what="the reaper to remove the dead worker's warm HOMEs")
-    finally:
-        stop_stack(restarted)
-        databases.release(store_url)
+    with store_database(databases) as store_url:
+        with running_stack(store_url, work_root, "warm-kill",
+                           extra_env={"VF_WARM_POOL": "oauth:2", "VF_HEARTBEAT_TTL": "2"}) as stack:
+            wait_for(lambda: warm(stack) == 2, timeout=20, what="two entries")
+            bound = stack.create("oauth")
+            victim = stack.workers[0]
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+            wait_for(lambda: not clis_of(stack), timeout=10, what="the CLIs to die with it")
+            status = stack.wait_state(bound, "failed", timeout=15)
+            assert status["error"]["code"] == "worker_lost"
+            # The dead worker's entries have lapsed with its heartbeat TTL: a session
+            # created now must not take one.
+            late = stack.create("oauth")
+            assert late["state"] == "starting" and late["oauth_url"] is None
+            stack.call("DELETE", late)
+        with running_stack(store_url, work_root, "warm-kill",
+                           extra_env={"VF_REAP_INTERVAL": "1"}) as restarted:
+            wait_for(lambda: not list(restarted.work_dir.iterdir()), timeout=20,
+                     what="the reaper to remove the dead worker's warm HOMEs")

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import pytest
 
 from tests.support.client import HttpClient
 from tests.support.processes import Databases, wait_for
-from tests.support.stack import Stack, add_worker, start_stack, stop_stack
+from tests.support.stack import Stack, add_worker, running_stack
 from vaporforge import defaults
 from vaporforge.webhooks import HEADER, deliver, verify_signature
 from worker.webhooks import Delivery, WebhookPool
@@ -228,10 +229,11 @@ def dripping() -> Iterator[Receiver]:
 
 
 def hooked_stack(databases: Databases, work_root: Path, url: str, name: str,
-                 concurrency: int) -> Stack:
-    return start_stack(databases.allocate(), work_root, name, concurrency=concurrency,
-                       extra_env={"VF_WEBHOOK_URL": url, "VF_WEBHOOK_SECRET": SECRET,
-                                  "VF_WEBHOOK_CONCURRENCY": str(POOL)})
+                 concurrency: int) -> AbstractContextManager[Stack]:
+    """A stack whose webhook goes to ``url`` (:func:`running_stack`)."""
+    return running_stack(databases, work_root, name, concurrency=concurrency,
+                         extra_env={"VF_WEBHOOK_URL": url, "VF_WEBHOOK_SECRET": SECRET,
+                                    "VF_WEBHOOK_CONCURRENCY": str(POOL)})
 
 
 def one_login(stack: Stack, n: int) -> float:
@@ -250,8 +252,7 @@ def one_login(stack: Stack, n: int) -> float:
 def test_a_dripping_receiver_is_cut_while_twenty_logins_run(databases, work_root, dripping):
     # As many login threads as logins: before this pool, the first events to
     # reach the receiver held them all, and no login got a thread to start.
-    stack = hooked_stack(databases, work_root, dripping.url, "drip", concurrency=LOGINS)
-    try:
+    with hooked_stack(databases, work_root, dripping.url, "drip", concurrency=LOGINS) as stack:
         with ThreadPoolExecutor(LOGINS) as logins:
             took = sorted(logins.map(lambda n: one_login(stack, n), range(LOGINS)))
         created = dripping.of("login.created")
@@ -267,46 +268,37 @@ def test_a_dripping_receiver_is_cut_while_twenty_logins_run(databases, work_root
         print(f"{LOGINS} concurrent logins (create to ready) while the receiver dripped: "
               f"median {took[len(took) // 2]:.2f} s, slowest {took[-1]:.2f} s; attempts cut "
               f"after {', '.join(f'{h.closed - h.opened:.1f}' for h in cut)} s")
-    finally:
-        stop_stack(stack)
-        databases.release(stack.redis_url)
 
 
 def test_logins_alone_for_comparison(databases, work_root):
     """The same twenty logins without a webhook (the figure the report compares)."""
-    stack = start_stack(databases.allocate(), work_root, "nohook", concurrency=LOGINS)
-    try:
+    with running_stack(databases, work_root, "nohook", concurrency=LOGINS) as stack:
         with ThreadPoolExecutor(LOGINS) as logins:
             took = sorted(logins.map(lambda n: one_login(stack, n), range(LOGINS)))
         print(f"{LOGINS} concurrent logins without a webhook: median "
               f"{took[len(took) // 2]:.2f} s, slowest {took[-1]:.2f} s")
-    finally:
-        stop_stack(stack)
-        databases.release(stack.redis_url)
 
 
 def test_a_failed_attempt_is_retried_from_the_pool_with_the_backoff(databases, work_root):
     receiver = Receiver(mode="fail").start()
-    stack = hooked_stack(databases, work_root, receiver.url, "backoff", concurrency=4)
     try:
-        session = stack.create("oauth")
+        with hooked_stack(databases, work_root, receiver.url, "backoff", concurrency=4) as stack:
+            session = stack.create("oauth")
 
-        def attempts() -> list[Hit]:
-            return [h for h in receiver.of("login.created")
-                    if h.event["data"]["session_id"] == session["session_id"]]
+            def attempts() -> list[Hit]:
+                return [h for h in receiver.of("login.created")
+                        if h.event["data"]["session_id"] == session["session_id"]]
 
-        wait_for(lambda: len(attempts()) >= 4, timeout=30,
-                 what="four attempts of one event (1 s, 2 s and 4 s apart)")
-        tried = attempts()[:4]
-        assert len({h.event["id"] for h in tried}) == 1
-        gaps = [b.opened - a.opened for a, b in zip(tried, tried[1:], strict=False)]
-        # Lower bounds only (a countdown is never early): the retry count travels
-        # with each retry message, so the wait doubles.
-        assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9, gaps
-        assert stack.call("DELETE", session).status_code == 204
+            wait_for(lambda: len(attempts()) >= 4, timeout=30,
+                     what="four attempts of one event (1 s, 2 s and 4 s apart)")
+            tried = attempts()[:4]
+            assert len({h.event["id"] for h in tried}) == 1
+            gaps = [b.opened - a.opened for a, b in zip(tried, tried[1:], strict=False)]
+            # Lower bounds only (a countdown is never early): the retry count travels
+            # with each retry message, so the wait doubles.
+            assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9, gaps
+            assert stack.call("DELETE", session).status_code == 204
     finally:
-        stop_stack(stack)
-        databases.release(stack.redis_url)
         receiver.stop()
 
 
@@ -315,28 +307,26 @@ def test_events_in_the_pool_when_the_worker_stops_are_delivered_by_the_next(
     """SIGTERM while one attempt drips and more events wait: the worker exits
     within the attempt's deadline, and another worker delivers every event."""
     receiver = Receiver().start()
-    stack = hooked_stack(databases, work_root, receiver.url, "handover", concurrency=8)
     try:
-        sessions = [stack.create("oauth") for _ in range(6)]
-        wait_for(lambda: len(receiver.hits) >= POOL, timeout=15,
-                 what="the pool's attempts to reach the dripping receiver")
-        first = stack.workers[0]
-        started = time.monotonic()
-        first.terminate()
-        first.wait(defaults.WEBHOOK_TIMEOUT + 30)
-        stopped = time.monotonic() - started
-        receiver.mode = "ok"
-        add_worker(stack, "handover")
-        created = {s["session_id"] for s in sessions}
+        with hooked_stack(databases, work_root, receiver.url, "handover", concurrency=8) as stack:
+            sessions = [stack.create("oauth") for _ in range(6)]
+            wait_for(lambda: len(receiver.hits) >= POOL, timeout=15,
+                     what="the pool's attempts to reach the dripping receiver")
+            first = stack.workers[0]
+            started = time.monotonic()
+            first.terminate()
+            first.wait(defaults.WEBHOOK_TIMEOUT + 30)
+            stopped = time.monotonic() - started
+            receiver.mode = "ok"
+            add_worker(stack, "handover")
+            created = {s["session_id"] for s in sessions}
 
-        def delivered() -> set[str]:
-            return {h.event["data"]["session_id"] for h in receiver.of("login.created")
-                    if h.outcome == "ok"}
+            def delivered() -> set[str]:
+                return {h.event["data"]["session_id"] for h in receiver.of("login.created")
+                        if h.outcome == "ok"}
 
-        wait_for(lambda: delivered() >= created, timeout=60,
-                 what="every login.created to be delivered by the second worker")
-        print(f"SIGTERM to exit with {POOL} attempts dripping: {stopped:.1f} s")
+            wait_for(lambda: delivered() >= created, timeout=60,
+                     what="every login.created to be delivered by the second worker")
+            print(f"SIGTERM to exit with {POOL} attempts dripping: {stopped:.1f} s")
     finally:
-        stop_stack(stack)
-        databases.release(stack.redis_url)
         receiver.stop()

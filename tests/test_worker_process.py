@@ -9,7 +9,7 @@ import time
 import requests
 
 from tests.support.processes import SIMULATOR, wait_for
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack
 from vaporforge.registry import Registry
 from vaporforge.session.states import LoginMode
 from vaporforge.session.store import SessionStore
@@ -64,9 +64,8 @@ def test_start_up_errors_are_retried_and_the_threads_run(redis_db, tmp_path):
 def test_the_redis_pool_fits_the_thread_pool_that_runs(databases, work_root):
     """--concurrency beats VF_WORKER_CONCURRENCY: with more waiting logins than
     the setting, the heartbeats still get a connection."""
-    stack = start_stack(databases.allocate(), work_root, "wide", concurrency=24,
-                        extra_env={"VF_WORKER_CONCURRENCY": "2", "VF_HEARTBEAT_TTL": "2"})
-    try:
+    with running_stack(databases, work_root, "wide", concurrency=24,
+                       extra_env={"VF_WORKER_CONCURRENCY": "2", "VF_HEARTBEAT_TTL": "2"}) as stack:
         assert requests.get(stack.url("/readyz"), timeout=5).json()["capacity"] == 24
         sessions = [stack.create("oauth") for _ in range(24)]
         for session in sessions:
@@ -77,9 +76,6 @@ def test_the_redis_pool_fits_the_thread_pool_that_runs(databases, work_root):
         for session in sessions:
             stack.call("DELETE", session)
         wait_for(lambda: not list(stack.work_dir.iterdir()), timeout=20, what="HOMEs gone")
-    finally:
-        stop_stack(stack)
-        databases.release(stack.redis_url)
 
 
 class SlowToRemove(LocalRuntime):

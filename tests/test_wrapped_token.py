@@ -13,19 +13,17 @@ import pytest
 
 from tests.support.cli_simulator import FULL_CODE, tokens_for
 from tests.support.processes import SIMULATOR
-from tests.support.stack import start_stack, stop_stack
+from tests.support.stack import running_stack
 
 WRAP = 50
 
 
 @pytest.fixture(scope="module")
 def narrow(databases, work_root):
-    stack = start_stack(databases.allocate(), work_root, "narrow",
-                        login_command=f"{sys.executable} {SIMULATOR} --wrap {WRAP}",
-                        extra_env={"VF_EXCHANGE_TIMEOUT": "5"})
-    yield stack
-    stop_stack(stack)
-    databases.release(stack.redis_url)
+    with running_stack(databases, work_root, "narrow",
+                       login_command=f"{sys.executable} {SIMULATOR} --wrap {WRAP}",
+                       extra_env={"VF_EXCHANGE_TIMEOUT": "5"}) as stack:
+        yield stack
 
 
 def test_a_wrapped_token_is_handed_out_whole(narrow):

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,15 @@ from typing import Any
 import requests
 
 from tests.support.client import ApiCalls
-from tests.support.processes import BIN, ROOT, SIMULATOR, broker_url_for, free_port, wait_for
+from tests.support.processes import (
+    BIN,
+    ROOT,
+    SIMULATOR,
+    Databases,
+    broker_url_for,
+    free_port,
+    wait_for,
+)
 
 UNLIMITED = "100000/minute"
 """The stacks' rate limits: the limiter still does all its work, it never refuses."""
@@ -42,6 +52,37 @@ class Stack(ApiCalls):
 
     def logs(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+
+
+@contextmanager
+def store_database(databases: Databases) -> Iterator[str]:
+    """One store database (its broker database is the next one), released
+    afterwards: for a test that starts several stacks on the same data."""
+    url = databases.allocate()
+    try:
+        yield url
+    finally:
+        databases.release(url)
+
+
+@contextmanager
+def running_stack(store: Databases | str, root: Path, name: str,
+                  **settings: Any) -> Iterator[Stack]:
+    """The one way a test starts a stack: :func:`start_stack` with ``settings``,
+    stopped (:func:`stop_stack`) when the block ends, however it ends. ``store``
+    is either :class:`Databases`, and the stack gets a fresh database released
+    after the stop, or a store URL the caller holds (and releases).
+    :mod:`tests.support.tiers` marks every test of a module that imports this
+    ``stack``."""
+    if isinstance(store, Databases):
+        with store_database(store) as url, running_stack(url, root, name, **settings) as stack:
+            yield stack
+        return
+    stack = start_stack(store, root, name, **settings)
+    try:
+        yield stack
+    finally:
+        stop_stack(stack)
 
 
 def start_stack(store_url: str, root: Path, name: str,

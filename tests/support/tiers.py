@@ -1,23 +1,34 @@
 """Which tier each test is in, read from what it uses, so no test file has to
 say it: ``stack`` (it starts the broker's processes: the ``stack`` fixture, or
-its module calls :func:`tests.support.start_stack`) and ``browser`` (it drives
-chromium: the ``browser`` fixture). ``make test-quick`` leaves out these and
-the ``docker`` and ``realcli`` tests; the README's test command runs them all."""
+its module imports :func:`tests.support.stack.running_stack`) and ``browser``
+(it drives chromium: the ``browser`` fixture). ``make test-quick`` leaves out
+these and the ``docker`` and ``realcli`` tests; the README's test command runs
+them all. :func:`docker_tests` is the one reading of ``VF_DOCKER_TESTS``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import pytest
 
-from tests.support.stack import start_stack
+from tests.support.stack import running_stack
+
+
+def docker_tests() -> bool:
+    """Whether the tests on a real Docker engine run: ``VF_DOCKER_TESTS=1``."""
+    return os.environ.get("VF_DOCKER_TESTS") == "1"
+
+
+DOCKER_SKIP = "VF_DOCKER_TESTS=1 runs the Docker tests"
+"""The reason a Docker test gives when :func:`docker_tests` is false."""
 
 
 def mark_tiers(items: Iterable[pytest.Item]) -> None:
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         module = getattr(item, "module", None)
-        if "stack" in fixtures or getattr(module, "start_stack", None) is start_stack:
+        if "stack" in fixtures or getattr(module, "running_stack", None) is running_stack:
             item.add_marker(pytest.mark.stack)
         if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
