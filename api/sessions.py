@@ -5,7 +5,6 @@ Routes only: every rule that moves a session is in :mod:`vaporforge.session.life
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -30,7 +29,7 @@ from api.schemas import (
     SubmitCodeSchema,
 )
 from vaporforge import defaults
-from vaporforge.access import bearer, is_private, user_digest
+from vaporforge.access import bearer, digest, needs_ticket, user_digest
 from vaporforge.errors import (
     BrokerError,
     ErrorCode,
@@ -49,11 +48,8 @@ blp = Blueprint("sessions", __name__, url_prefix="/api/auth/sessions",
                 description="One Claude login per session")
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_BEARER = re.compile(r"^Bearer\s+([A-Za-z0-9_-]{16,128})\s*$")
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+_SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+"""The shape a session token can have; anything else is refused before the store is asked."""
 
 
 def take_ticket(mode: LoginMode, *, named: bool) -> tuple[LoginMode, Taken | None]:
@@ -66,12 +62,10 @@ def take_ticket(mode: LoginMode, *, named: bool) -> tuple[LoginMode, Taken | Non
     (also for a host that has left the deployment), ModeNotAllowed,
     OriginNotAllowed."""
     ctx = api_context()
-    if not ctx.settings.host_keys:
-        if is_private(request.remote_addr):
-            return mode, None
-        raise TicketRequired()
+    if not needs_ticket(bool(ctx.settings.host_keys), request.remote_addr):
+        return mode, None
     presented = bearer(request.headers.get("Authorization"))
-    if not presented:
+    if not presented or not ctx.settings.host_keys:  # protected mode mints no tickets
         raise TicketRequired()
     origin = request.headers.get("Origin")
     allowed = ctx.tickets.peek(presented)
@@ -94,12 +88,12 @@ def authorized_session(session_id: str, kind: LimitKind) -> SessionRecord:
     """The session as it now stands, if the bearer token matches it; one 404 for
     every other case. Only the token's holder spends the session's rate limit or
     makes the store record what it implies (expiry, a lost worker)."""
-    match = _BEARER.match(request.headers.get("Authorization", ""))
+    token = bearer(request.headers.get("Authorization"))
     store = api_context().store
     snapshot, presented = None, ""
     counter = session_counter(kind, session_id)
-    if match and _SESSION_ID.match(session_id):
-        presented = token_hash(match.group(1))
+    if _SESSION_TOKEN.match(token) and _SESSION_ID.match(session_id):
+        presented = digest(token)
         snapshot = lifecycle.observe(store, session_id, count=counter, token_hash=presented)
     if snapshot is None or not hmac.compare_digest(presented, snapshot.record.token_hash):
         refuse_probe()
@@ -176,7 +170,7 @@ class Sessions(MethodView):
         token = secrets.token_urlsafe(32)
         record = lifecycle.create(
             store, mode=mode,
-            token_hash=token_hash(token), client_key=client_key,
+            token_hash=digest(token), client_key=client_key,
             session_ttl=settings.session_ttl, start_timeout=settings.start_timeout,
             max_sessions=settings.max_sessions, warm=True, heartbeat_ttl=settings.heartbeat_ttl,
             host=taken.ticket.host if taken else "",

@@ -8,12 +8,12 @@ import logging
 
 import pytest
 
+from tests.support.recording_sink import RecordingSink
 from vaporforge import defaults
 from vaporforge.events import (
     AuditSink,
     DeliveringSink,
     EventType,
-    NullSink,
     Subject,
 )
 from vaporforge.settings import ConfigError, Settings
@@ -23,7 +23,7 @@ SUBJECT = Subject("acme", "user-1", "sid-1", "oauth")
 
 
 def test_an_event_holds_only_its_fields():
-    sink = NullSink()
+    sink = RecordingSink()
     sink.emit(EventType.LOGIN_FAILED, SUBJECT, "abandoned")
     sink.emit(EventType.LOGIN_CLAIMED, SUBJECT)
     failed, claimed = sink.events

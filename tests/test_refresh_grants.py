@@ -21,8 +21,8 @@ from flask.testing import FlaskClient
 from api import create_app
 from tests.support.fake_oauth import FakeOAuthServer
 from tests.support.processes import wait_for
+from tests.support.recording_sink import RecordingSink
 from vaporforge import grants
-from vaporforge.events import NullSink
 from vaporforge.hostkeys import entry_for, new_secret
 from vaporforge.settings import Settings
 
@@ -37,16 +37,16 @@ def settings_for(redis_db: str, token_url: str, **more: object) -> Settings:
     return Settings.from_env({**env, **{k: str(v) for k, v in more.items()}})
 
 
-def app_for(settings: Settings) -> tuple[FlaskClient, NullSink]:
+def app_for(settings: Settings) -> tuple[FlaskClient, RecordingSink]:
     app = create_app({"SETTINGS": settings})
-    sink = NullSink()
+    sink = RecordingSink()
     context = app.extensions["vaporforge"]
     app.extensions["vaporforge"] = type(context)(**{**context.__dict__, "events": sink})
     return app.test_client(), sink
 
 
 @pytest.fixture
-def relay(redis_db: str, upstream: FakeOAuthServer) -> tuple[FlaskClient, NullSink, Settings]:
+def relay(redis_db: str, upstream: FakeOAuthServer) -> tuple[FlaskClient, RecordingSink, Settings]:
     settings = settings_for(redis_db, upstream.url + "/v1/oauth/token")
     client, sink = app_for(settings)
     return client, sink, settings

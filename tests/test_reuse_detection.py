@@ -20,8 +20,8 @@ from flask.testing import FlaskClient
 
 from api import create_app
 from tests.support.fake_oauth import FakeOAuthServer
+from tests.support.recording_sink import RecordingSink
 from vaporforge import grants
-from vaporforge.events import NullSink
 from vaporforge.hostkeys import entry_for, new_secret
 from vaporforge.keys import KeyKind, key_for
 from vaporforge.settings import Settings
@@ -30,21 +30,21 @@ SCOPE = "user:profile user:inference"
 
 
 def broker_for(redis_db: str, upstream: FakeOAuthServer,
-               **more: str) -> tuple[FlaskClient, NullSink, Settings]:
+               **more: str) -> tuple[FlaskClient, RecordingSink, Settings]:
     env = {"VF_HOST_KEYS": entry_for("acme", new_secret()), "VF_GRANT_KEYS": "f" * 43,
            "REDIS_URL": redis_db, "VF_TOKEN_URL": upstream.url + "/v1/oauth/token",
            "VF_REFRESH_RATE": "1000/minute", "VF_KEY_PREFIX": f"ru-{uuid.uuid4().hex[:8]}",
            **more}
     settings = Settings.from_env(env)
     app = create_app({"SETTINGS": settings})
-    sink = NullSink()
+    sink = RecordingSink()
     context = app.extensions["vaporforge"]
     app.extensions["vaporforge"] = type(context)(**{**context.__dict__, "events": sink})
     return app.test_client(), sink, settings
 
 
 @pytest.fixture
-def broker(redis_db: str, upstream: FakeOAuthServer) -> tuple[FlaskClient, NullSink, Settings]:
+def broker(redis_db: str, upstream: FakeOAuthServer) -> tuple[FlaskClient, RecordingSink, Settings]:
     return broker_for(redis_db, upstream)
 
 

@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 from api import create_app
 from tests.support.fake_oauth import FakeOAuthServer
 from tests.support.inprocess import ApiClient
+from tests.support.recording_sink import RecordingSink
 from vaporforge import grants
-from vaporforge.events import NullSink
 from vaporforge.hostkeys import entry_for, new_secret
 from vaporforge.settings import Settings
 
@@ -37,10 +37,10 @@ def settings_for(redis_db: str, upstream: FakeOAuthServer, **more: object) -> Se
 
 
 @pytest.fixture
-def broker(redis_db: str, upstream: FakeOAuthServer) -> tuple[FlaskClient, NullSink, Settings]:
+def broker(redis_db: str, upstream: FakeOAuthServer) -> tuple[FlaskClient, RecordingSink, Settings]:
     settings = settings_for(redis_db, upstream)
     app = create_app({"SETTINGS": settings})
-    sink = NullSink()
+    sink = RecordingSink()
     context = app.extensions["vaporforge"]
     app.extensions["vaporforge"] = type(context)(**{**context.__dict__, "events": sink})
     return app.test_client(), sink, settings

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.recording_sink import RecordingSink
 from vaporforge.errors import ErrorCode
-from vaporforge.events import NullSink
 from vaporforge.keys import rate_count_key
 from vaporforge.session import lifecycle
 from vaporforge.session.record import SessionRecord, WindowCounter
@@ -33,8 +33,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def sink() -> NullSink:
-    return NullSink()
+def sink() -> RecordingSink:
+    return RecordingSink()
 
 
 @pytest.fixture

@@ -23,7 +23,13 @@ One list of private networks serves both rules:
 
 A browser origin is judged in one form everywhere (:func:`origin_of`): a ticket's
 ``origin``, a host's ``origins`` in ``VF_HOSTS_FILE`` and the ``Origin`` header a
-creation carries (:func:`origin_allowed`).
+creation carries (:func:`origin_allowed`); ``VF_ALLOWED_ORIGINS`` is trimmed the
+same way (:func:`origin_text`) but, as before, not judged.
+
+The other trust rules live here too, once each: every URL the broker calls or
+accepts (token URL, webhooks, origins) is https, or http on loopback
+(:func:`url_allowed`); a bearer token is read by :func:`bearer`; a secret or
+token is named in Redis and records only by its SHA-256 (:func:`digest`).
 """
 
 from __future__ import annotations
@@ -33,8 +39,6 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
-
-from vaporforge.refresh import token_url_allowed
 
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
     "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
@@ -66,21 +70,55 @@ def needs_ticket(host_keys_set: bool, address: str | None) -> bool:
     return host_keys_set or not is_private(address)
 
 
+def digest(text: str) -> str:
+    """SHA-256 of ``text`` (UTF-8), as 64 hex digits: how a session token, a
+    ticket, a refresh token or a grant family is named where it is stored."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def user_digest(host: str, end_user: str) -> str:
     """The one name of a host's user in Redis keys and limits: a SHA-256, so no
     host's user id ever appears in a key."""
-    return hashlib.sha256(f"{host}\n{end_user}".encode()).hexdigest()
+    return digest(f"{host}\n{end_user}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_allowed(url: str) -> bool:
+    """True for an https URL with a host, or http on a loopback address (tests);
+    never one with credentials or a malformed port."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    if not host or parts.username or parts.password:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))
+
+
+def origin_text(value: str) -> str:
+    """``value`` as an origin is written: no surrounding space, no trailing slash."""
+    return value.strip().rstrip("/")
 
 
 def origin_of(value: str) -> str | None:
     """``scheme://host[:port]`` in lower case, if ``value`` is just an origin
     (https, or http on a loopback address); else None."""
-    value = value.strip().rstrip("/")
+    value = origin_text(value)
     try:
         parts = urlsplit(value)
     except ValueError:
         return None
-    if parts.path or parts.query or parts.fragment or not token_url_allowed(value):
+    if parts.path or parts.query or parts.fragment or not url_allowed(value):
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()
 

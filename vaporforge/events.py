@@ -7,8 +7,8 @@ is ``{"id", "type", "created" (unix s), "data": {"host", "end_user",
 "session_id", "mode", "error_code"?}}`` and nothing else: no token, code, URL
 or credential can be put in one (:func:`build` takes only these fields).
 
-Emitters get an :class:`EventSink` passed in explicitly:
-- :class:`NullSink` keeps what it was given (tests, and hosts without events);
+Emitters get an :class:`EventSink` passed in explicitly (tests pass
+``tests/support/recording_sink.RecordingSink``, which keeps what it is given):
 - :class:`AuditSink` writes each event as one JSON line on ``vaporforge.audit``;
 - :class:`DeliveringSink` does that and hands the event to a delivery queue
   (the webhook) when its host has one (:meth:`vaporforge.hosts.Hosts.webhook_for`;
@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -83,16 +83,6 @@ def host_of(body: str) -> str:
 
 class EventSink(Protocol):
     def emit(self, kind: EventType, subject: Subject, error_code: str = "") -> None: ...
-
-
-@dataclass
-class NullSink:
-    """Delivers nothing; keeps the events it was given (for tests to read)."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def emit(self, kind: EventType, subject: Subject, error_code: str = "") -> None:
-        self.events.append(build(kind, subject, error_code))
 
 
 class AuditSink:

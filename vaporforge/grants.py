@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import secrets
 import time
@@ -38,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
+from vaporforge.access import digest
 from vaporforge.errors import (
     GrantInvalid,
     ScopeNotAllowed,
@@ -89,17 +89,13 @@ def parse_grant_keys(raw: str) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
-def token_hash(refresh_token: str) -> str:
-    return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
-
-
 def issue(keys: Sequence[bytes], grant: Grant, refresh_token: str, ttl: int,
           now: float | None = None) -> str:
     """A grant for ``refresh_token``, signed with the first key."""
     moment = time.time() if now is None else now
     issued = int(moment)
     claims = {"host": grant.host, "sub": grant.end_user, "mode": grant.mode,
-              "scope": " ".join(grant.scopes), "rth": token_hash(refresh_token),
+              "scope": " ".join(grant.scopes), "rth": digest(refresh_token),
               "sid": grant.session_id, "iat": issued, "exp": issued + ttl,
               "fam": grant.family or new_id(), "jti": grant.grant_id or new_id(),
               "ims": grant.issued_ms or int(moment * 1000), "gen": grant.generation}
@@ -134,7 +130,7 @@ def check(keys: Sequence[bytes], value: str, refresh_token: str,
     if not all(isinstance(v, str) for v in fields):
         raise GrantInvalid()
     host, end_user, mode, scope, rth = (str(v) for v in fields)
-    if not hmac.compare_digest(rth, token_hash(refresh_token)):
+    if not hmac.compare_digest(rth, digest(refresh_token)):
         raise GrantInvalid()
     if hosts is not None and host not in hosts:
         raise GrantInvalid()

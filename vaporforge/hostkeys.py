@@ -19,12 +19,13 @@ Contract:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 import secrets
 import sys
 from dataclasses import dataclass
+
+from vaporforge.access import digest
 
 PREFIX = "vfhk_"
 SECRET_BYTES = 32
@@ -69,7 +70,7 @@ def valid_name(name: str) -> bool:
 
 
 def digest_of(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode("utf-8")).digest()
+    return bytes.fromhex(digest(secret))
 
 
 def verify(keys: tuple[HostKey, ...], presented: str) -> str | None:

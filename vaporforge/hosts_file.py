@@ -17,12 +17,12 @@ from typing import Any
 
 from limits import parse as parse_rate
 
-from vaporforge.access import origin_of
+from vaporforge.access import origin_of, url_allowed
 from vaporforge.errors import ConfigError
 from vaporforge.hostkeys import HostKey, parse_digest, valid_name
 from vaporforge.hosts import Host, Webhook
 from vaporforge.session.states import LoginMode
-from vaporforge.webhooks import webhook_secret_var, webhook_url_allowed
+from vaporforge.webhooks import webhook_secret_var
 
 FILE_VAR = "VF_HOSTS_FILE"
 
@@ -211,7 +211,7 @@ def _webhook(place: _Place, host: str, table: dict[str, Any],
             raise place.refuse("webhook_url and its secret go together: give both or neither",
                                host, sources[0] if sources else "webhook_url")
         return None
-    if not webhook_url_allowed(url):
+    if not url_allowed(url):
         raise place.refuse("must be an https URL (http only for a loopback address)", host,
                            "webhook_url")
     if len(sources) != 1:

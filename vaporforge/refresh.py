@@ -15,7 +15,7 @@ Contract:
   reached, times out, redirects, answers 5xx or answers something that is not a
   token is :class:`UpstreamUnavailable` (502 ``upstream_unavailable``).
 - The token URL is https, or http on a loopback address (tests only); see
-  :func:`token_url_allowed`.
+  :func:`vaporforge.access.url_allowed`.
 - ``timeout`` bounds the whole upstream request (connect, headers, body), not
   each read; the answer is read at most 64 KiB far; an ``expires_in`` that is
   not a finite number of seconds within a year is UpstreamUnavailable too.
@@ -23,14 +23,12 @@ Contract:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from vaporforge import defaults
 from vaporforge.errors import RefreshRejected, UpstreamUnavailable
@@ -49,28 +47,6 @@ DEFAULT_SCOPE = ("org:create_api_key user:profile user:inference user:sessions:c
 MAX_LIFETIME = 366 * 24 * 3600
 """Longest ``expires_in`` taken as meant; beyond it the answer is not a usable token."""
 USER_AGENT = "vaporforge-login-broker (refresh relay)"
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def token_url_allowed(url: str) -> bool:
-    """True for an https URL with a host, or http on a loopback address (tests)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        return False
-    if not host or parts.username or parts.password:
-        return False
-    return parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))
 
 
 def grant_body(refresh_token: str, scope: str | None) -> dict[str, str]:

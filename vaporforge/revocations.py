@@ -25,14 +25,13 @@ user id appears in a key.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import redis
 
-from vaporforge.access import user_digest
+from vaporforge.access import digest, user_digest
 from vaporforge.grants import Grant
 from vaporforge.keys import KeyKind, key_for
 from vaporforge.session.scripts import Script
@@ -75,7 +74,7 @@ class Revocations:
         self._revoke = Script(client, "revoke")
 
     def _family_key(self, family: str) -> str:
-        return key_for(self.prefix, KeyKind.FAMILY, hashlib.sha256(family.encode()).hexdigest())
+        return key_for(self.prefix, KeyKind.FAMILY, digest(family))
 
     def _revoked_key(self, host: str, end_user: str) -> str:
         return key_for(self.prefix, KeyKind.REVOKED, user_digest(host, end_user))

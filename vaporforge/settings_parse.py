@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from vaporforge.access import origin_text, url_allowed
 from vaporforge.errors import ConfigError
-from vaporforge.refresh import token_url_allowed
 from vaporforge.session.states import LoginMode
 
 Parse = Callable[[str, str], Any]
@@ -175,7 +175,7 @@ def deployment(name: str, raw: str) -> str:
 
 
 def token_url(name: str, raw: str) -> str:
-    if not token_url_allowed(raw):
+    if not url_allowed(raw):
         raise ConfigError(f"{name} must be an https URL (http only for a loopback "
                           "address, for tests)")
     return raw
@@ -183,7 +183,7 @@ def token_url(name: str, raw: str) -> str:
 
 def origins(name: str, raw: str) -> tuple[str, ...]:
     """Comma-separated browser origins, without a trailing slash."""
-    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    return tuple(origin_text(o) for o in raw.split(",") if o.strip())
 
 
 def host_names(name: str, raw: str) -> frozenset[str]:

@@ -20,7 +20,6 @@ Contract:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -30,7 +29,7 @@ from typing import Any
 
 import redis
 
-from vaporforge.access import origin_allowed
+from vaporforge.access import digest, origin_allowed
 from vaporforge.errors import (
     ModeNotAllowed,
     OriginNotAllowed,
@@ -96,10 +95,6 @@ class Taken:
     """time.monotonic() when it was taken: the TTL it gets back is what was left then."""
 
 
-def ticket_digest(ticket: str) -> str:
-    return hashlib.sha256(ticket.encode("utf-8")).hexdigest()
-
-
 def new_ticket(host: str, end_user: str, modes: Iterable[LoginMode] | None = None,
                origin: str = "") -> tuple[str, Ticket]:
     return (PREFIX + secrets.token_urlsafe(32),
@@ -115,7 +110,7 @@ class TicketStore:
         self._take = client.register_script(_TAKE)
 
     def key(self, ticket: str) -> str:
-        return key_for(self.prefix, KeyKind.TICKET, ticket_digest(ticket))
+        return key_for(self.prefix, KeyKind.TICKET, digest(ticket))
 
     def mint(self, host: str, end_user: str, modes: Iterable[LoginMode] | None, origin: str,
              ttl: int) -> tuple[str, int]:

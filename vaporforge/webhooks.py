@@ -21,8 +21,8 @@ import time
 from urllib.parse import urlsplit
 
 from vaporforge import defaults
+from vaporforge.access import url_allowed
 from vaporforge.errors import ConfigError
-from vaporforge.refresh import token_url_allowed
 from vaporforge.upstream import DeadlineExceeded, TooLarge, UpstreamError, post
 
 log = logging.getLogger("vaporforge.webhooks")
@@ -31,14 +31,9 @@ HEADER = "VaporForge-Signature"
 USER_AGENT = "vaporforge-login-broker (webhooks)"
 
 
-def webhook_url_allowed(url: str) -> bool:
-    """https with a host, or http to a loopback address (the same rule as the token URL)."""
-    return token_url_allowed(url)
-
-
 def webhook_url_var(name: str, raw: str) -> str:
     """The settings' parser for ``VF_WEBHOOK_URL``."""
-    if not webhook_url_allowed(raw):
+    if not url_allowed(raw):
         raise ConfigError(f"{name} must be an https URL (http only for a loopback address)")
     return raw
 
