@@ -117,7 +117,7 @@ def test_slow_start_is_waited_for(make_ctx):
     ctx = make_ctx("--slow-start", "0.8")
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
-    time.sleep(0.3)
+    wait_for(lambda: cli_processes(), what="the CLI to start")  # its URL comes 0.8 s later
     assert state_of(ctx, sid).state is SessionState.STARTING
     wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
     lifecycle.cancel(ctx.store, sid)
@@ -187,15 +187,16 @@ def test_a_session_already_ended_is_not_started(make_ctx):
     assert not cli_processes()
 
 
-def test_cancel_while_verifying_keeps_no_payload(make_ctx):
-    ctx = make_ctx("--slow-answer", "1.5")
+def test_cancel_while_verifying_keeps_no_payload(make_ctx, work_root: Path):
+    ctx = make_ctx("--slow-answer", "1.5", "--stamp-codes")
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
     wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
     submit(ctx, sid, "valid-but-slow-code#state")
     wait_for(lambda: not ctx.store.redis.exists(ctx.store.key(KeyKind.CODE, sid)),
              what="the worker to take the code")
-    time.sleep(0.3)
+    wait_for(lambda: list((work_root / "switches" / "homes").rglob("code-received")),
+             what="the CLI to read the typed code")  # --stamp-codes
     lifecycle.cancel(ctx.store, sid)  # the user cancels before the CLI answers
     thread.join(1.2)  # the CLI would answer after 1.5 s; cancel must not wait for it
     assert not thread.is_alive()

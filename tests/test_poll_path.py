@@ -5,9 +5,10 @@ the token holder, nothing else."""
 from __future__ import annotations
 
 import threading
-import time
 
 import redis
+
+from tests.support.processes import wait_for
 
 
 def commands_during(url: str, action) -> list[str]:
@@ -15,21 +16,25 @@ def commands_during(url: str, action) -> list[str]:
     is shared with other stacks; their databases are left out)."""
     db = int(url.rsplit("/", 1)[1])
     seen: list[str] = []
-    ready, marker = threading.Event(), "vf-monitor-end"
+    listening, start, marker = threading.Event(), "vf-monitor-start", "vf-monitor-end"
 
     def listen() -> None:
         with redis.Redis.from_url(url).monitor() as monitor:
-            ready.set()
             for command in monitor.listen():
-                if marker in command["command"]:
+                if start in command["command"]:
+                    listening.set()
+                elif marker in command["command"]:
                     return
-                if command.get("db") == db:
+                elif command.get("db") == db:
                     seen.append(command["command"])
 
+    probe = redis.Redis.from_url(url)
+    probe.ping()  # connected (HELLO, SELECT) before MONITOR starts: not in ``seen``
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
-    ready.wait(5)
-    time.sleep(0.1)  # MONITOR is registered once its first reply came back
+    # MONITOR is registered once it reports a command: probe until it does.
+    wait_for(lambda: probe.get(start) is None and listening.wait(0.05), timeout=5,
+             what="MONITOR to report a command")
     action()
     redis.Redis.from_url(url).get(marker)  # on the same database: ends the listening
     thread.join(5)
