@@ -11,11 +11,12 @@ Contract:
   more than its host, even one minted before the host's rules were narrowed;
 - :meth:`TicketStore.peek` reads without using the ticket up (checks that can
   be fixed and retried: mode, origin);
-- :meth:`TicketStore.take` uses it up atomically (one script: read, remaining
-  TTL, delete), so of two concurrent creations exactly one gets it;
+- :meth:`TicketStore.take` uses it up atomically (the ``ticket_take`` Lua step:
+  read, remaining TTL, delete), so of two concurrent creations exactly one gets it;
 - :meth:`TicketStore.give_back` restores a taken ticket with the TTL it had left
   when the creation it was taken for did not succeed (only a ``202`` uses a
-  ticket up). A ticket that lapsed meanwhile is not restored.
+  ticket up; the ``ticket_give_back`` step). A ticket that lapsed meanwhile is
+  not restored.
 """
 
 from __future__ import annotations
@@ -37,21 +38,10 @@ from vaporforge.errors import (
 )
 from vaporforge.hosts import Host
 from vaporforge.keys import KeyKind, key_for
+from vaporforge.session.scripts import Script
 from vaporforge.session.states import LoginMode
 
 PREFIX = "vft_"
-
-_TAKE = """
-local value = redis.call('GET', KEYS[1])
-if not value then return false end
-local left = redis.call('PTTL', KEYS[1])
-redis.call('DEL', KEYS[1])
-return {value, left}
-"""
-
-
-
-
 
 @dataclass(frozen=True)
 class Ticket:
@@ -107,7 +97,8 @@ class TicketStore:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.redis: Any = client
         self.prefix = prefix
-        self._take = client.register_script(_TAKE)
+        self._take = Script(client, "ticket_take")
+        self._give_back = Script(client, "ticket_give_back")
 
     def key(self, ticket: str) -> str:
         return key_for(self.prefix, KeyKind.TICKET, digest(ticket))
@@ -129,7 +120,7 @@ class TicketStore:
     def take(self, value: str) -> Taken:
         """Use the ticket up (atomically); TicketInvalid when another took it first."""
         key = self.key(value)
-        found = self._take(keys=[key]) if value.startswith(PREFIX) else None
+        found = self._take(keys={"ticket": key}, argv={}) if value.startswith(PREFIX) else None
         if not found:
             raise TicketInvalid()
         raw, left = found
@@ -139,4 +130,4 @@ class TicketStore:
         """Restore a ticket whose creation failed, with the TTL it had left."""
         left = taken.ttl_ms - int((time.monotonic() - taken.taken_at) * 1000)
         if left > 0:
-            self.redis.set(taken.key, taken.raw, px=left, nx=True)
+            self._give_back(keys={"ticket": taken.key}, argv={"value": taken.raw, "ms_left": left})
