@@ -98,14 +98,17 @@ def test_killing_one_worker_loses_only_its_sessions(two_by_two):
 
 def test_sigterm_drains_the_worker(databases, work_root):
     with running_stack(databases, work_root, "drain", concurrency=4,
-                       login_command=f"{sys.executable} {SIMULATOR} --slow-answer 2",
+                       login_command=f"{sys.executable} {SIMULATOR} --slow-answer 2 "
+                                     "--stamp-codes",
                        extra_env={"VF_EXCHANGE_TIMEOUT": "20"}) as stack:
         slow = stack.workers[0]  # its CLI answers a code after 2 s
         verifying, waiting = stack.create("oauth"), stack.create("oauth")
         for session in (verifying, waiting):
             stack.wait_state(session, "awaiting_code", timeout=15)
         stack.call("POST", verifying, "/code", json={"code": "slow-but-fine#state"})
-        time.sleep(0.3)  # the worker has typed the code; the CLI takes 2 s to answer
+        # The worker has typed the code; the CLI takes 2 s to answer.
+        wait_for(lambda: list(stack.work_dir.rglob("code-received")),
+                 what="the CLI to read the typed code")  # --stamp-codes
         started = time.monotonic()
         slow.send_signal(signal.SIGTERM)
         slow.wait(60)
