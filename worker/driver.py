@@ -114,14 +114,21 @@ class LoginDriver:
                 why = refused[0] if refused else "no link in its output"
                 raise LoginFailed(ErrorCode.URL_NOT_FOUND,
                                   f"The CLI showed no usable sign-in address ({why}).")
-            remaining = deadline - self.clock()
-            if self._session_ended():
-                raise SessionEnded("The session ended while the CLI started.")
-            if remaining <= 0:
-                raise LoginFailed(ErrorCode.URL_NOT_FOUND,
-                                  f"The CLI showed no sign-in address within {timeout:g} s.")
-            if not self._read(min(remaining, _READ_SLICE)):
+            late = LoginFailed(ErrorCode.URL_NOT_FOUND,
+                               f"The CLI showed no sign-in address within {timeout:g} s.")
+            if not self._wait_slice(deadline, "started", late):
                 raise self.exited_error()
+
+    def _wait_slice(self, deadline: float, during: str, late: LoginFailed) -> bool:
+        """One slice of every wait on the CLI: SessionEnded when the session ended
+        meanwhile, ``late`` once ``deadline`` has passed; else read what the CLI
+        writes for up to a slice, and say whether it still runs."""
+        remaining = deadline - self.clock()
+        if self._session_ended():
+            raise SessionEnded(f"The session ended while the CLI {during}.")
+        if remaining <= 0:
+            raise late
+        return self._read(min(remaining, _READ_SLICE))
 
     def _prompt_ready(self, output: str) -> bool:
         return cli_output.prompt_ready(output, self.mode, self.wording) or (
@@ -159,13 +166,8 @@ class LoginDriver:
                 return self._retry(answer, deadline)
             if answer is not None:
                 return answer
-            remaining = deadline - self.clock()
-            if self._session_ended():
-                raise SessionEnded("The session ended while the CLI was signing in.")
-            if remaining <= 0:
-                raise LoginFailed(ErrorCode.TIMEOUT,
-                                  f"The CLI did not answer within {timeout:g} s.")
-            if not self._read(min(remaining, _READ_SLICE)):
+            late = LoginFailed(ErrorCode.TIMEOUT, f"The CLI did not answer within {timeout:g} s.")
+            if not self._wait_slice(deadline, "was signing in", late):
                 answer = self._answer(mark)
                 if answer is None or isinstance(answer, LoggedIn):
                     return Exited(self.exit_status())
@@ -176,12 +178,9 @@ class LoginDriver:
         paste again (releases up to 2.1.325 redraw the same sign-in URL)."""
         mark = len(self.output)
         self.child.send("\r")
+        late = LoginFailed(ErrorCode.TIMEOUT, "The CLI did not ask for the code again.")
         while not self._prompt_ready(self.output[mark:]):
-            if self._session_ended():
-                raise SessionEnded("The session ended while the CLI was signing in.")
-            if self.clock() >= deadline:
-                raise LoginFailed(ErrorCode.TIMEOUT, "The CLI did not ask for the code again.")
-            if not self._read(min(deadline - self.clock(), _READ_SLICE)):
+            if not self._wait_slice(deadline, "was signing in", late):
                 raise self.exited_error()
         return answer
 
