@@ -11,7 +11,7 @@
 //
 // Contract: loadSealed() -> the stored object or null; saveSealed(object);
 // eraseSealed() removes the record and the key. Callers serialise writes
-// (vaporforge-connect.js takes a Web Lock around every write).
+// (vaporforge-refresh.js takes a Web Lock around every write).
 
 const DB_NAME = "vaporforge-connect";
 const STORE = "sealed";
