@@ -70,7 +70,7 @@ class VaporForgeConnect extends HTMLElement {
   // What is stored decides the view, unless a login is under way.
   async sync({ refresh = true } = {}) {
     if (this.flow) return;
-    const ticket = ++this.syncs;
+    const mine = ++this.syncs; // a later sync supersedes this one
     let set = null;
     let problem = null;
     try {
@@ -80,7 +80,7 @@ class VaporForgeConnect extends HTMLElement {
       set = await getCredentials({ refreshIfDue: false }).catch(() => null);
     }
     await this.loadModes();
-    if (ticket !== this.syncs || this.flow) return;
+    if (mine !== this.syncs || this.flow) return;
     if (set) this.showConnected(set);
     else if (this.shown !== "choose") this.showChoose();
     if (problem) this.warn(plainWords(problem));
