@@ -24,6 +24,7 @@ from tests.support.processes import Databases, keys_without_ttl, start_redis
 from tests.support.socket_proxy_kit import ProxyKit, proxy_kit_for
 from tests.support.stack import Stack, running_stack
 from tests.support.tiers import mark_tiers
+from vaporforge.session.store import SessionStore
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -65,6 +66,12 @@ def store_client(redis_db: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_db, decode_responses=True)
     yield client
     client.close()
+
+
+@pytest.fixture
+def store(store_client: redis.Redis) -> SessionStore:
+    """A session store on the test's own database (see :mod:`tests.support.records`)."""
+    return SessionStore(store_client, "unit")
 
 
 @pytest.fixture(scope="session")

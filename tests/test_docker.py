@@ -21,11 +21,11 @@ from tests.support.cli_simulator import tokens_for
 from tests.support.oci_runtimes import PIDS, RUNTIMES, engine_setting, require_runtime
 from tests.support.processes import wait_for
 from tests.support.stack import running_stack
+from tests.support.tiers import require_docker
 
 pytestmark = pytest.mark.docker
 
-if os.environ.get("VF_DOCKER_TESTS") != "1":
-    pytest.skip("VF_DOCKER_TESTS=1 runs the Docker tests", allow_module_level=True)
+require_docker()
 
 IMAGE = os.environ.get("VF_TEST_LOGIN_IMAGE", "vaporforge/login-test:latest")
 LABEL = "vaporforge.session"

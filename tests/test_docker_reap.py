@@ -17,6 +17,7 @@ import docker
 import pytest
 
 from tests.support.oci_runtimes import PIDS, RUNTIMES, engine_setting, require_runtime
+from tests.support.tiers import require_docker
 from worker.runtimes.docker_runtime import (
     DEPLOYMENT_LABEL,
     EXPIRES_LABEL,
@@ -27,8 +28,7 @@ from worker.runtimes.docker_runtime import (
 
 pytestmark = pytest.mark.docker
 
-if os.environ.get("VF_DOCKER_TESTS") != "1":
-    pytest.skip("VF_DOCKER_TESTS=1 runs the Docker tests", allow_module_level=True)
+require_docker()
 
 IMAGE = os.environ.get("VF_TEST_LOGIN_IMAGE", "vaporforge/login-test:latest")
 VERSION = (Path(__file__).resolve().parent.parent / "CLAUDE_CODE_VERSION").read_text().strip()

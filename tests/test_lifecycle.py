@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from tests.support.records import state_of
 from vaporforge.errors import BrokerError, ErrorCode, QueueUnreachable, SessionEnded
 from vaporforge.keys import KeyKind
 from vaporforge.session import lifecycle
@@ -15,11 +16,6 @@ from vaporforge.session.store import WAKE, SessionStore
 
 S = SessionState
 PAYLOAD = '{"mode": "oauth", "credentials": {}}'
-
-
-@pytest.fixture
-def store(store_client):
-    return SessionStore(store_client, "life")
 
 
 def in_state(store: SessionStore, state: SessionState, sid: str = "s" * 22,
@@ -39,10 +35,6 @@ def in_state(store: SessionStore, state: SessionState, sid: str = "s" * 22,
     if state is S.CLAIMED:
         assert store.claim(session_id=sid, expect=S.READY, to=S.CLAIMED).payload == PAYLOAD
     return sid
-
-
-def state_of(store: SessionStore, sid: str) -> SessionState:
-    return store.get(sid).state
 
 
 @pytest.mark.parametrize(("state", "after"), [

@@ -18,6 +18,7 @@ import redis
 
 from tests.support.cli_simulator import tokens_for
 from tests.support.processes import SIMULATOR, cli_processes, wait_for
+from tests.support.records import record_of
 from vaporforge.errors import BrokerError, ErrorCode
 from vaporforge.keys import KeyKind
 from vaporforge.session import lifecycle
@@ -64,12 +65,6 @@ def run_in_thread(ctx: LoginContext, sid: str) -> threading.Thread:
     return thread
 
 
-def state_of(ctx: LoginContext, sid: str) -> SessionRecord:
-    record = ctx.store.get(sid)
-    assert record is not None
-    return record
-
-
 def claim(ctx: LoginContext, sid: str) -> str | None:
     return ctx.store.claim(session_id=sid, expect=SessionState.READY,
                            to=SessionState.CLAIMED).payload
@@ -83,7 +78,7 @@ def test_crash_before_url_fails_with_cli_exited(make_ctx):
     ctx = make_ctx("--crash-before-url")
     sid = new_session(ctx)
     assert run_login(ctx, sid) is SessionState.FAILED
-    record = state_of(ctx, sid)
+    record = record_of(ctx.store, sid)
     assert record.error_code == "cli_exited"
     assert "simulated crash before the sign-in URL" in record.error_message
 
@@ -93,7 +88,7 @@ def test_unusable_links_fail_with_url_not_found(make_ctx, switch):
     ctx = make_ctx(switch)
     sid = new_session(ctx)
     assert run_login(ctx, sid) is SessionState.FAILED
-    record = state_of(ctx, sid)
+    record = record_of(ctx.store, sid)
     assert record.error_code == "url_not_found"
     assert record.oauth_url == ""
 
@@ -103,14 +98,14 @@ def test_wrapped_visible_text_still_yields_the_whole_url(make_ctx, mode):
     ctx = make_ctx("--wrap", "60")
     sid = new_session(ctx, mode)
     thread = run_in_thread(ctx, sid)
-    record = wait_for(lambda: (r := state_of(ctx, sid)).state is SessionState.AWAITING_CODE
+    record = wait_for(lambda: (r := record_of(ctx.store, sid)).state is SessionState.AWAITING_CODE
                       and r, what="the URL")
     assert record.oauth_url.endswith("&code_challenge_method=S256&state=" +
                                      record.oauth_url.rsplit("&state=", 1)[1])
     assert "redirect_uri=https%3A%2F%2Fplatform.claude.com" in record.oauth_url
     submit(ctx, sid, "wrapped-code-abc#state")
     thread.join(20)
-    assert state_of(ctx, sid).state is SessionState.READY
+    assert record_of(ctx.store, sid).state is SessionState.READY
 
 
 def test_slow_start_is_waited_for(make_ctx):
@@ -118,8 +113,8 @@ def test_slow_start_is_waited_for(make_ctx):
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
     wait_for(lambda: cli_processes(), what="the CLI to start")  # its URL comes 0.8 s later
-    assert state_of(ctx, sid).state is SessionState.STARTING
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    assert record_of(ctx.store, sid).state is SessionState.STARTING
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     lifecycle.cancel(ctx.store, sid)
     thread.join(10)
     assert not thread.is_alive()
@@ -129,17 +124,17 @@ def test_slow_start_past_the_url_timeout_fails(make_ctx):
     ctx = make_ctx("--slow-start", "5", url_timeout=0.4)
     sid = new_session(ctx)
     assert run_login(ctx, sid) is SessionState.FAILED
-    assert state_of(ctx, sid).error_code == "url_not_found"
+    assert record_of(ctx.store, sid).error_code == "url_not_found"
 
 
 def test_a_cli_that_never_answers_fails_in_bounded_time(make_ctx):
     ctx = make_ctx("--never-answer", exchange_timeout=0.4)
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     submit(ctx, sid, "never-answered#state")
     thread.join(15)
-    record = state_of(ctx, sid)
+    record = record_of(ctx.store, sid)
     assert record.state is SessionState.FAILED
     assert record.error_code == "timeout"
 
@@ -148,17 +143,17 @@ def test_no_code_within_the_wait_times_out(make_ctx):
     ctx = make_ctx(code_wait_timeout=0.4)
     sid = new_session(ctx)
     assert run_login(ctx, sid) is SessionState.FAILED
-    assert state_of(ctx, sid).error_code == "timeout"
+    assert record_of(ctx.store, sid).error_code == "timeout"
 
 
 def test_worker_shutdown_fails_the_session_and_ends_the_cli(make_ctx):
     ctx = make_ctx()
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     ctx.drain()
     thread.join(10)
-    assert state_of(ctx, sid).error_code == "worker_shutdown"
+    assert record_of(ctx.store, sid).error_code == "worker_shutdown"
     wait_for(lambda: not cli_processes(), what="the CLI to end")
 
 
@@ -171,10 +166,10 @@ def test_setup_token_keystrokes_arrive_whole(make_ctx, code):
     ctx = make_ctx()
     sid = new_session(ctx, LoginMode.SETUP_TOKEN)
     thread = run_in_thread(ctx, sid)
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     submit(ctx, sid, code)
     thread.join(15)
-    assert state_of(ctx, sid).state is SessionState.READY
+    assert record_of(ctx.store, sid).state is SessionState.READY
     payload = claim(ctx, sid)
     assert payload is not None and tokens_for(code)["access"] in payload
 
@@ -191,7 +186,7 @@ def test_cancel_while_verifying_keeps_no_payload(make_ctx, work_root: Path):
     ctx = make_ctx("--slow-answer", "1.5", "--stamp-codes")
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     submit(ctx, sid, "valid-but-slow-code#state")
     wait_for(lambda: not ctx.store.redis.exists(ctx.store.key(KeyKind.CODE, sid)),
              what="the worker to take the code")
@@ -200,7 +195,7 @@ def test_cancel_while_verifying_keeps_no_payload(make_ctx, work_root: Path):
     lifecycle.cancel(ctx.store, sid)  # the user cancels before the CLI answers
     thread.join(1.2)  # the CLI would answer after 1.5 s; cancel must not wait for it
     assert not thread.is_alive()
-    assert state_of(ctx, sid).state is SessionState.CANCELLED
+    assert record_of(ctx.store, sid).state is SessionState.CANCELLED
     assert not ctx.store.read(session_id=sid).payload_present
 
 
@@ -212,18 +207,18 @@ def test_cancel_while_starting_ends_the_cli_at_once(make_ctx):
     lifecycle.cancel(ctx.store, sid)
     thread.join(2)
     assert not thread.is_alive()
-    assert state_of(ctx, sid).state is SessionState.CANCELLED
+    assert record_of(ctx.store, sid).state is SessionState.CANCELLED
 
 
 def test_a_tui_box_drawn_otherwise_is_ready_once_the_screen_is_quiet(make_ctx):
     ctx = make_ctx("--ascii-box")
     sid = new_session(ctx, LoginMode.SETUP_TOKEN)
     thread = run_in_thread(ctx, sid)
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     code = "ascii-box-code-0123#state"
     submit(ctx, sid, code)
     thread.join(15)
-    assert state_of(ctx, sid).state is SessionState.READY
+    assert record_of(ctx.store, sid).state is SessionState.READY
     assert tokens_for(code)["access"] in (claim(ctx, sid) or "")
 
 
@@ -242,7 +237,7 @@ def test_a_redis_error_on_the_way_out_still_ends_the_cli(make_ctx, store_client)
     ctx = dataclasses.replace(ctx, store=FailingCodeDrop(store_client, "t"))
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     assert cli_processes()
     lifecycle.cancel(ctx.store, sid)
     thread.join(10)
@@ -254,9 +249,9 @@ def test_an_unclaimed_session_expires_and_its_cli_ends(make_ctx):
     ctx = make_ctx()
     sid = new_session(ctx, ttl=2)
     thread = run_in_thread(ctx, sid)
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     thread.join(10)
-    record = state_of(ctx, sid)
+    record = record_of(ctx.store, sid)
     assert (record.state, record.error_code) == (SessionState.EXPIRED, "expired")
     assert not cli_processes()
 
@@ -265,14 +260,14 @@ def test_unclaimed_credentials_lapse(make_ctx):
     ctx = make_ctx(credentials_ttl=1)
     sid = new_session(ctx)
     thread = run_in_thread(ctx, sid)
-    wait_for(lambda: state_of(ctx, sid).state is SessionState.AWAITING_CODE, what="the URL")
+    wait_for(lambda: record_of(ctx.store, sid).state is SessionState.AWAITING_CODE, what="the URL")
     submit(ctx, sid, "quick-code#state")
     thread.join(10)
-    assert state_of(ctx, sid).state is SessionState.READY
+    assert record_of(ctx.store, sid).state is SessionState.READY
     wait_for(lambda: not ctx.store.read(session_id=sid).payload_present,
              what="the payload to lapse")
     with pytest.raises(BrokerError) as refused:
         lifecycle.claim(ctx.store, sid)
     assert refused.value.code is ErrorCode.EXPIRED
-    record = state_of(ctx, sid)
+    record = record_of(ctx.store, sid)
     assert (record.state, record.error_code) == (SessionState.EXPIRED, "credentials_expired")

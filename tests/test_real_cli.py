@@ -10,7 +10,6 @@ with network ``none``; nothing is sent to any outside host. The success path is 
 
 from __future__ import annotations
 
-import os
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +18,7 @@ import pytest
 from tests.support.processes import cli_processes, wait_for
 from tests.support.real_clis import pinned_version, real_clis
 from tests.support.stack import running_stack
+from tests.support.tiers import docker_tests
 
 CLIS = real_clis()
 pytestmark = pytest.mark.realcli
@@ -28,7 +28,7 @@ if not CLIS:
 
 PLACES = [("local", cli) for cli in CLIS] + [
     ("docker", cli) for cli in CLIS
-    if os.environ.get("VF_DOCKER_TESTS") == "1" and cli.version == pinned_version()]
+    if docker_tests() and cli.version == pinned_version()]
 # Small bounds: the CLI answers within ~0.1 s here (no name resolves), so a session
 # still `verifying` after this long is a defect, not a slow CLI.
 QUICK = {"VF_EXCHANGE_TIMEOUT": "10", "VF_URL_TIMEOUT": "20"}
@@ -50,7 +50,7 @@ def real(request, databases, work_root):
 
 
 def login_containers() -> list:
-    if os.environ.get("VF_DOCKER_TESTS") != "1":
+    if not docker_tests():
         return []
     import docker
     client = docker.from_env()

@@ -28,6 +28,7 @@ from tests.support.fake_oauth import tokens_for_code
 from tests.support.processes import wait_for
 from tests.support.real_clis import pinned_version, real_clis
 from tests.support.stack import running_stack
+from tests.support.tiers import docker_tests
 
 CLIS = real_clis()
 pytestmark = pytest.mark.realcli
@@ -150,7 +151,7 @@ def test_a_code_the_service_rejects_fails_with_the_clis_reason(real_ok):
 SIGN_IN_HOSTS = ("claude.com", "claude.ai", "platform.claude.com", "api.anthropic.com")
 CA_IN_IMAGE = "/etc/vaporforge-test-ca.pem"
 docker_only = pytest.mark.skipif(
-    os.environ.get("VF_DOCKER_TESTS") != "1"
+    not docker_tests()
     or all(cli.version != pinned_version() for cli in CLIS),
     reason="VF_DOCKER_TESTS=1 and the pinned CLI run the Docker tests (the image has the pin)")
 

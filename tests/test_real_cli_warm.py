@@ -4,8 +4,6 @@ invalid_code and exchange_failed paths. No network: as in test_real_cli.py."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import requests
 from test_real_cli import QUICK, assert_sign_in_url, login_containers
@@ -13,13 +11,14 @@ from test_real_cli import QUICK, assert_sign_in_url, login_containers
 from tests.support.processes import cli_processes, wait_for
 from tests.support.real_clis import pinned_version, real_clis
 from tests.support.stack import running_stack
+from tests.support.tiers import docker_tests
 
 PINNED = [cli for cli in real_clis() if cli.version == pinned_version()]
 pytestmark = [pytest.mark.realcli, pytest.mark.keeps_warm_entries]
 if not PINNED:
     pytest.skip("VF_REAL_CLI names the real CLIs (the README's test command sets it)",
                 allow_module_level=True)
-RUNTIMES = ["local"] + (["docker"] if os.environ.get("VF_DOCKER_TESTS") == "1" else [])
+RUNTIMES = ["local"] + (["docker"] if docker_tests() else [])
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)

@@ -20,8 +20,10 @@ def docker_tests() -> bool:
     return os.environ.get("VF_DOCKER_TESTS") == "1"
 
 
-DOCKER_SKIP = "VF_DOCKER_TESTS=1 runs the Docker tests"
-"""The reason a Docker test gives when :func:`docker_tests` is false."""
+def require_docker() -> None:
+    """Skip the calling module (or test) unless :func:`docker_tests`."""
+    if not docker_tests():
+        pytest.skip("VF_DOCKER_TESTS=1 runs the Docker tests", allow_module_level=True)
 
 
 def mark_tiers(items: Iterable[pytest.Item]) -> None:
