@@ -39,6 +39,8 @@ export {
 } from "./vaporforge-refresh.js";
 
 const DEFAULT_BASE = new URL("../", import.meta.url).href.replace(/\/$/, "");
+// The broker's address without its trailing slashes, so paths can be appended.
+const brokerBase = (baseUrl) => String(baseUrl).replace(/\/+$/, "");
 // Well under a minute: a hidden tab's timers may fire up to a minute late, and
 // the broker ends a login nobody polled for VF_IDLE_TIMEOUT (180 s by default).
 export const HIDDEN_POLL_MS = 30_000;
@@ -73,7 +75,7 @@ export async function fetchTicket(url) {
 const offered = new Map(); // broker base URL -> Promise<string[]>
 
 export function getModes({ baseUrl = DEFAULT_BASE } = {}) {
-  const base = String(baseUrl).replace(/\/+$/, "");
+  const base = brokerBase(baseUrl);
   if (!offered.has(base)) {
     const asked = call(`${base}/api/auth/modes`).then((body) => body.modes);
     asked.catch(() => offered.delete(base)); // ask again next time
@@ -198,7 +200,7 @@ async function follow(login, first, { onUrl, onState }) {
 export async function connect({ baseUrl = DEFAULT_BASE, mode, ticket, getTicket, onUrl,
   onState, signal } = {}) {
   requireSecureContext();
-  const base = String(baseUrl).replace(/\/+$/, "");
+  const base = brokerBase(baseUrl);
   mode ??= (await getModes({ baseUrl: base }))[0];
   // A ticket is used up only by a creation that succeeds; a fresh one per attempt.
   const bearer = getTicket ? await getTicket() : ticket;

@@ -14,6 +14,8 @@
 import { VaporForgeError, call, requireSecureContext } from "./vaporforge-http.js";
 import { eraseSealed, loadSealed, saveSealed } from "./sealed-store.js";
 
+const notConnected = () => new VaporForgeError("not_connected", "No Claude account is connected.");
+
 export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
 const WRITE_LOCK = "vaporforge-connect:credentials";
 const CHANGES = "vaporforge-connect";
@@ -68,7 +70,7 @@ export function isDue(set, now = Date.now()) {
 function refreshFrom(seen) {
   return write(async () => {
     const current = await loadSealed();
-    if (!current) throw new VaporForgeError("not_connected", "No Claude account is connected.");
+    if (!current) throw notConnected();
     const oauth = oauthOf(current);
     if (!canRefresh(current) || oauth.refreshToken !== oauthOf(seen)?.refreshToken) {
       return current;
@@ -108,7 +110,7 @@ function refreshFrom(seen) {
 export async function refresh() {
   requireSecureContext();
   const seen = await loadSealed();
-  if (!seen) throw new VaporForgeError("not_connected", "No Claude account is connected.");
+  if (!seen) throw notConnected();
   if (!canRefresh(seen)) {
     throw new VaporForgeError("no_refresh", "This login has no refresh token.");
   }
