@@ -156,6 +156,37 @@ class SessionNotFound(BrokerError):
     message = "No such session, or the session token does not match."
 
 
+class TooManyAttempts(BrokerError):
+    """The code cap was reached; the session has ended."""
+
+    code = ErrorCode.TOO_MANY_ATTEMPTS
+
+
+class InvalidState(BrokerError):
+    """The session is not in a state that allows this action."""
+
+    code = ErrorCode.INVALID_STATE
+
+
+class AlreadyClaimed(BrokerError):
+    code = ErrorCode.ALREADY_CLAIMED
+    message = "The credentials were already handed out."
+
+
+class SessionExpired(BrokerError):
+    code = ErrorCode.EXPIRED
+    message = "The login session expired."
+
+
+class NotReady(BrokerError):
+    code = ErrorCode.NOT_READY
+    message = "The credentials are not ready yet."
+
+
+class ClientKeyRequired(BrokerError):
+    code = ErrorCode.CLIENT_KEY_REQUIRED
+
+
 class AtCapacity(BrokerError):
     code = ErrorCode.AT_CAPACITY
     message = "The broker is running as many logins as it can; try again shortly."

@@ -26,11 +26,15 @@ from dataclasses import replace
 from vaporforge import defaults
 from vaporforge.access import user_digest
 from vaporforge.errors import (
+    AlreadyClaimed,
     AtCapacity,
-    BrokerError,
     ErrorCode,
+    InvalidState,
+    NotReady,
     QueueUnreachable,
+    SessionExpired,
     SessionNotFound,
+    TooManyAttempts,
 )
 from vaporforge.session import announce
 from vaporforge.session.moves import end, errors, settle
@@ -160,13 +164,13 @@ def submit_code(store: SessionStore, session_id: str, code: str, *, max_attempts
     if moved.over_cap:
         end(store, session_id, Event.FAILED, ErrorCode.TOO_MANY_ATTEMPTS,
             "Too many codes were tried; start again.", seen=seen)
-        raise BrokerError(f"Only {max_attempts} codes may be tried per session; this "
-                          "session has ended.", code=ErrorCode.TOO_MANY_ATTEMPTS)
+        raise TooManyAttempts(f"Only {max_attempts} codes may be tried per session; this "
+                              "session has ended.")
     if moved.state is None:
         raise SessionNotFound()
     if not moved.applied:
-        raise BrokerError(f"This session is not waiting for a code (it is "
-                          f"{moved.state.value}).", code=ErrorCode.INVALID_STATE)
+        raise InvalidState(f"This session is not waiting for a code (it is "
+                           f"{moved.state.value}).")
     return to
 
 
@@ -183,15 +187,12 @@ def claim(store: SessionStore, session_id: str) -> str:
         raise SessionNotFound()
     record = settle(store, snapshot)
     if record.state is SessionState.CLAIMED:
-        raise BrokerError("The credentials were already handed out.",
-                          code=ErrorCode.ALREADY_CLAIMED)
+        raise AlreadyClaimed()
     if record.state is SessionState.EXPIRED:
-        raise BrokerError(record.error_message or "The login session expired.",
-                          code=ErrorCode.EXPIRED)
+        raise SessionExpired(record.error_message or None)
     if record.state.terminal:
-        raise BrokerError(f"This session ended without credentials ({record.state.value}).",
-                          code=ErrorCode.INVALID_STATE)
-    raise BrokerError("The credentials are not ready yet.", code=ErrorCode.NOT_READY)
+        raise InvalidState(f"This session ended without credentials ({record.state.value}).")
+    raise NotReady()
 
 
 def sweep(store: SessionStore) -> int:
