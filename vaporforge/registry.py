@@ -3,7 +3,10 @@
 and the reads behind ``/readyz`` and ``/metrics``.
 
 Contract: every key written here has a TTL; nothing here moves a session (the
-counters it reads are kept by the session steps, see :mod:`vaporforge.session`).
+counters it reads are kept by the session steps, see :mod:`vaporforge.session`),
+nor reads a session's keys: live sessions and the workers' room are read
+through :class:`~vaporforge.session.store.SessionStore`, which holds the one
+definition of "a worker has room".
 """
 
 from __future__ import annotations
@@ -16,22 +19,25 @@ import redis
 
 from vaporforge import defaults
 from vaporforge.keys import KeyKind, key_for
-from vaporforge.session.store import SessionStore
+from vaporforge.session.store import SessionStore, registration
 
 
 class Registry:
     """``client`` must use ``decode_responses=True``."""
 
     def __init__(self, client: redis.Redis, prefix: str = defaults.KEY_PREFIX,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 sessions: SessionStore | None = None) -> None:
         self.redis: Any = client
         self.prefix = prefix
         self.clock = clock
+        self.sessions = sessions if sessions is not None else SessionStore(client, prefix, clock)
+        """The session store it reads live sessions and the workers' room through."""
 
     @classmethod
     def beside(cls, store: SessionStore) -> Registry:
         """The registry in the same Redis, under the same prefix, as ``store``."""
-        return cls(store.redis, store.prefix, store.clock)
+        return cls(store.redis, store.prefix, store.clock, sessions=store)
 
     def key(self, kind: KeyKind, name: str = "") -> str:
         return key_for(self.prefix, kind, name)
@@ -55,7 +61,7 @@ class Registry:
     def register_worker(self, owner: str, capacity: int, ttl: int) -> None:
         key = self.key(KeyKind.WORKERS)
         with self.redis.pipeline() as pipe:
-            pipe.hset(key, owner, f"{capacity}:{self.now() + ttl}")
+            pipe.hset(key, owner, registration(capacity, self.now() + ttl))
             pipe.expire(key, ttl)
             pipe.execute()
 
@@ -63,16 +69,13 @@ class Registry:
         self.redis.hdel(self.key(KeyKind.WORKERS), owner)
 
     def worker_capacity(self) -> tuple[int, int]:
-        """(live workers, their summed capacity), from registrations not yet lapsed."""
-        now, workers, capacity = self.now(), 0, 0
-        for owner, value in self.redis.hgetall(self.key(KeyKind.WORKERS)).items():
-            size, _, until = value.partition(":")
-            if until.isdigit() and int(until) >= now and size.isdigit():
-                workers += 1
-                capacity += int(size)
-            else:  # a worker that died without unregistering
-                self.redis.hdel(self.key(KeyKind.WORKERS), owner)
-        return workers, capacity
+        """(live workers, their summed capacity), as admission counts them
+        (:meth:`SessionStore.room`); lapsed registrations (a worker that died
+        without unregistering) are dropped."""
+        room = self.sessions.room()
+        if room.lapsed:
+            self.redis.hdel(self.key(KeyKind.WORKERS), *room.lapsed)
+        return room.workers, room.capacity
 
     # -- observability ---------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -91,17 +94,8 @@ class Registry:
             pipe.execute()
 
     def count_live(self) -> int:
-        return int(self.redis.zcount(self.key(KeyKind.LIVE), self.now(), "+inf"))
+        return self.sessions.count_live()
 
     def live_states(self) -> dict[str, int]:
         """How many live sessions are in each state now."""
-        ids = list(self.redis.zrangebyscore(self.key(KeyKind.LIVE), self.now(), "+inf"))
-        with self.redis.pipeline(transaction=False) as pipe:
-            for session_id in ids:
-                pipe.hget(self.key(KeyKind.SESSION, session_id), "state")
-            states = pipe.execute()
-        counts: dict[str, int] = {}
-        for state in states:
-            if state:
-                counts[state] = counts.get(state, 0) + 1
-        return counts
+        return self.sessions.live_states()

@@ -10,15 +10,19 @@ Contract:
 - the steps (create, read, move, claim, take, and the warm pool's bind and
   withdraw) are called by the lifecycle only;
 - a session that ends without a claim loses its payload in the same step, and
-  only then; the credential payload is handed out at most once.
+  only then; the credential payload is handed out at most once;
+- "a worker has room" is defined once, here (:func:`registration`,
+  :func:`worker_room`, :meth:`Room.limit`): create uses it, and the registry,
+  which writes the registrations, reads its counts through it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -44,6 +48,47 @@ WAKE = "\x00wake"
 
 def _pairs(values: Mapping[str, str]) -> list[str]:
     return [item for pair in values.items() for item in pair]
+
+
+# -- admission's capacity: the workers' registrations ----------------------------------
+# Written by vaporforge.registry (register_worker), counted here for create and for the
+# registry's reads (/readyz, /metrics): "a worker has room" has this one definition.
+def registration(capacity: int, until: int) -> str:
+    """A worker's entry in the workers hash: ``capacity`` login slots, counted
+    until the time ``until`` (s) unless renewed."""
+    return f"{capacity}:{until}"
+
+
+class Room(NamedTuple):
+    """The workers as admission sees them at one moment."""
+
+    workers: int
+    """Registrations not yet past their time."""
+    capacity: int
+    """Those workers' summed login slots."""
+    lapsed: tuple[str, ...] = ()
+    """Names whose registration is past its time or unreadable (a worker that
+    died without unregistering)."""
+
+    def limit(self, max_sessions: int) -> int:
+        """How many live sessions admission allows: ``max_sessions``
+        (VF_MAX_SESSIONS), or the live workers' summed capacity when that is
+        lower; with no live worker, ``max_sessions``."""
+        return min(max_sessions, self.capacity) if self.workers else max_sessions
+
+
+def worker_room(registrations: Mapping[str, str], now: int) -> Room:
+    """:class:`Room` from the workers hash (name -> :func:`registration`): a
+    registration counts while its time is ``now`` or later."""
+    workers, capacity, lapsed = 0, 0, []
+    for name, value in registrations.items():
+        found = re.fullmatch(r"([0-9]+):([0-9]+)", value)
+        if found and int(found[2]) >= now:
+            workers += 1
+            capacity += int(found[1])
+        else:
+            lapsed.append(name)
+    return Room(workers, capacity, tuple(lapsed))
 
 
 class SessionStore:
@@ -77,12 +122,13 @@ class SessionStore:
     # -- steps (lua/*.lua) ---------------------------------------------------------
     def create(self, *, record: SessionRecord, max_sessions: int) -> Created:
         """create.lua: store ``record`` unless live sessions reach ``max_sessions``
-        or the live workers' summed capacity, in one step."""
+        or the live workers' summed capacity (:meth:`Room.limit`, read just
+        before), in one step."""
         sid = record.session_id
         found = self._create(
             keys=self._keys(sid, session=KeyKind.SESSION, live=KeyKind.LIVE,
-                            workers=KeyKind.WORKERS, metrics=KeyKind.METRICS),
-            argv={"max_sessions": max_sessions, "now": self.now(),
+                            metrics=KeyKind.METRICS),
+            argv={"limit": self.room().limit(max_sessions), "now": self.now(),
                   "expire_at": record.expires_at + defaults.RECORD_GRACE, "session_id": sid,
                   "metrics_ttl": defaults.METRICS_TTL},
             more_argv=_pairs(record.to_hash()))
@@ -95,7 +141,7 @@ class SessionStore:
         ``token_hash`` is the session's."""
         found = self._read(
             keys=self._keys(session_id, session=KeyKind.SESSION, heartbeat=KeyKind.HEARTBEAT,
-                            payload=KeyKind.PAYLOAD),
+                            payload_key=KeyKind.PAYLOAD),
             argv={"token_hash": token_hash, "window": max(1, count.window) if count else 0,
                   "now": self.now()},
             more_keys=[count.key] if count else [])
@@ -122,7 +168,7 @@ class SessionStore:
         terminal state drops any payload; ``push`` goes onto the code list."""
         changes = as_fields({**(fields or {}), "updated_at": self.now()})
         status, found = self._move(
-            keys=self._keys(session_id, session=KeyKind.SESSION, payload=KeyKind.PAYLOAD,
+            keys=self._keys(session_id, session=KeyKind.SESSION, payload_key=KeyKind.PAYLOAD,
                             live=KeyKind.LIVE, heartbeat=KeyKind.HEARTBEAT, code=KeyKind.CODE,
                             metrics=KeyKind.METRICS),
             argv={"expect": expect.value, "to": to.value, "terminal": int(to.terminal),
@@ -139,7 +185,7 @@ class SessionStore:
     def claim(self, *, session_id: str, expect: SessionState, to: SessionState) -> Claimed:
         """claim.lua: the payload once, moving ``expect`` → ``to``."""
         value = self._claim(
-            keys=self._keys(session_id, session=KeyKind.SESSION, payload=KeyKind.PAYLOAD,
+            keys=self._keys(session_id, session=KeyKind.SESSION, payload_key=KeyKind.PAYLOAD,
                             live=KeyKind.LIVE, metrics=KeyKind.METRICS),
             argv={"expect": expect.value, "to": to.value, "now": self.now(),
                   "record_grace": defaults.RECORD_GRACE, "session_id": session_id,
@@ -198,6 +244,27 @@ class SessionStore:
 
     def live_session_ids(self) -> set[str]:
         return set(self.redis.zrange(self.key(KeyKind.LIVE), 0, -1))
+
+    def count_live(self) -> int:
+        """Live sessions whose time has not run out: what create.lua counts."""
+        return int(self.redis.zcount(self.key(KeyKind.LIVE), self.now(), "+inf"))
+
+    def live_states(self) -> dict[str, int]:
+        """How many of the sessions :meth:`count_live` counts are in each state now."""
+        ids = list(self.redis.zrangebyscore(self.key(KeyKind.LIVE), self.now(), "+inf"))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.hget(self.key(KeyKind.SESSION, session_id), "state")
+            states = pipe.execute()
+        counts: dict[str, int] = {}
+        for state in states:
+            if state:
+                counts[state] = counts.get(state, 0) + 1
+        return counts
+
+    def room(self) -> Room:
+        """The workers' room now (:func:`worker_room` over their registrations)."""
+        return worker_room(self.redis.hgetall(self.key(KeyKind.WORKERS)), self.now())
 
     def live_place_ids(self) -> set[str]:
         """Live session ids and the names of their places (a warm entry's differs)."""

@@ -17,10 +17,11 @@ from vaporforge.session.scripts import Script
 from vaporforge.session.states import LoginMode, SessionState
 from vaporforge.session.store import SessionStore
 
-CANDIDATES = 4
-"""How many of the oldest entries one bind tries (the rest wait for the next)."""
+ENTRIES_PER_LOOK = 4
+"""How many of the oldest entries one look at the pool passes to bind_warm.lua
+(the rest wait for the next look)."""
 _LOOKS = 4
-"""How often a bind looks at the pool again when its candidates were all gone."""
+"""How often a bind looks at the pool again when the entries it was given were all gone."""
 
 
 class WarmStore:
@@ -40,10 +41,11 @@ class WarmStore:
     def bind(self, *, session_id: str, mode: LoginMode, expect: SessionState,
              to: SessionState, heartbeat_ttl: int) -> Bound:
         """bind_warm.lua: the ``expect`` session takes the oldest live entry of
-        ``mode`` and moves to ``to``. The candidates' keys are read first and
-        passed in KEYS; when another session took them all meanwhile, look again."""
+        ``mode`` and moves to ``to``. The oldest entries' ids are read first and
+        their keys passed in KEYS (``entry_keys``); when another session took
+        them all meanwhile, look again."""
         for _ in range(_LOOKS):
-            ids = list(self.redis.zrange(self._pool(mode), 0, CANDIDATES - 1))
+            ids = list(self.redis.zrange(self._pool(mode), 0, ENTRIES_PER_LOOK - 1))
             if not ids:
                 break
             status, place_id, url = self._bind(

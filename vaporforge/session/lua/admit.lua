@@ -7,27 +7,32 @@
 -- Returns {'revoked', why} (why: epoch, user, login, family), {'reused', ''}
 -- (the family is revoked in the same step), or {'admitted', now_ms, started}
 -- where started is '1' when the family had no record (a new or a lost one).
-local epoch_key, revoked, family = KEYS[1], KEYS[2], KEYS[3]
-local issued, session_id = tonumber(ARGV[1]), ARGV[2]
-local grant_id, next_id, ttl = ARGV[3], ARGV[4], ARGV[5]
+local epoch = KEYS[1]
+local revoked = KEYS[2]
+local family = KEYS[3]
+local issued_ms = tonumber(ARGV[1])
+local session_id = ARGV[2]
+local grant_id = ARGV[3]
+local next_id = ARGV[4]
+local ttl = ARGV[5]
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- No epoch: the store is new, or lost what it held. Grants older than this
 -- moment may have been revoked in what was lost, so they are refused.
-local epoch = redis.call('GET', epoch_key)
-if not epoch then
-  redis.call('SET', epoch_key, now, 'EX', ttl)
-  epoch = now
+local began = redis.call('GET', epoch)
+if not began then
+  redis.call('SET', epoch, now, 'EX', ttl)
+  began = now
 else
-  redis.call('EXPIRE', epoch_key, ttl)
+  redis.call('EXPIRE', epoch, ttl)
 end
-if issued < tonumber(epoch) then return {'revoked', 'epoch'} end
+if issued_ms < tonumber(began) then return {'revoked', 'epoch'} end
 local all = redis.call('HGET', revoked, '*')
-if all and issued <= tonumber(all) then return {'revoked', 'user'} end
+if all and issued_ms <= tonumber(all) then return {'revoked', 'user'} end
 if session_id ~= '' then
   local one = redis.call('HGET', revoked, 'sid:' .. session_id)
-  if one and issued <= tonumber(one) then return {'revoked', 'login'} end
+  if one and issued_ms <= tonumber(one) then return {'revoked', 'login'} end
 end
 local current = redis.call('GET', family)
 if current == '!revoked' then return {'revoked', 'family'} end

@@ -1,11 +1,18 @@
 -- claim: hand out the payload once, moving `expect` (ready) -> `to` (claimed)
 -- in the same step; the record then lives `record_grace` seconds more.
--- KEYS: session, payload, live, metrics
+-- KEYS: session, payload_key, live, metrics
 -- ARGV: expect, to, now, record_grace, session_id, metrics_ttl
 -- Returns the payload, or false (not `expect`, or no payload).
-local session, payload_key, live, metrics = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local expect, to, now, record_grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local session_id, metrics_ttl = ARGV[5], ARGV[6]
+local session = KEYS[1]
+local payload_key = KEYS[2]
+local live = KEYS[3]
+local metrics = KEYS[4]
+local expect = ARGV[1]
+local to = ARGV[2]
+local now = ARGV[3]
+local record_grace = ARGV[4]
+local session_id = ARGV[5]
+local metrics_ttl = ARGV[6]
 
 if redis.call('HGET', session, 'state') ~= expect then return false end
 local payload = redis.call('GETDEL', payload_key)

@@ -4,12 +4,15 @@
 -- KEYS: epoch, revoked
 -- ARGV: field, ttl
 -- Returns the revocation's time (the store's clock, ms).
-local epoch_key, revoked = KEYS[1], KEYS[2]
-local field, ttl = ARGV[1], ARGV[2]
+local epoch = KEYS[1]
+local revoked = KEYS[2]
+local field = ARGV[1]
+local ttl = ARGV[2]
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('SET', epoch_key, now, 'NX', 'EX', ttl)
-redis.call('EXPIRE', epoch_key, ttl)
+redis.call('SET', epoch, now, 'NX', 'EX', ttl)
+redis.call('EXPIRE', epoch, ttl)
 redis.call('HSET', revoked, field, now)
 redis.call('EXPIRE', revoked, ttl)
 return now

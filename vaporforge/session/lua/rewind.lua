@@ -5,7 +5,10 @@
 -- ARGV: next_id, grant_id, ttl
 -- Returns 1 when rewound, 0 otherwise.
 local family = KEYS[1]
-local next_id, grant_id, ttl = ARGV[1], ARGV[2], ARGV[3]
+local next_id = ARGV[1]
+local grant_id = ARGV[2]
+local ttl = ARGV[3]
+
 if redis.call('GET', family) ~= next_id then return 0 end
 redis.call('SET', family, grant_id, 'EX', ttl)
 return 1

@@ -5,8 +5,12 @@
 -- KEYS: session, heartbeat
 -- ARGV: expect, to, owner, heartbeat_ttl
 -- Returns 1 when taken, 0 otherwise.
-local session, heartbeat = KEYS[1], KEYS[2]
-local expect, to, owner, heartbeat_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local session = KEYS[1]
+local heartbeat = KEYS[2]
+local expect = ARGV[1]
+local to = ARGV[2]
+local owner = ARGV[3]
+local heartbeat_ttl = ARGV[4]
 
 if redis.call('HGET', session, 'state') ~= expect then return 0 end
 if redis.call('HSETNX', session, 'owner', owner) == 0 then return 0 end

@@ -3,8 +3,10 @@
 -- KEYS: pool, entry
 -- ARGV: entry_id
 -- Returns 1 when withdrawn, 0 when a session took it first (its bind list says which).
-local pool, entry = KEYS[1], KEYS[2]
+local pool = KEYS[1]
+local entry = KEYS[2]
 local entry_id = ARGV[1]
+
 local removed = redis.call('ZREM', pool, entry_id)
 redis.call('DEL', entry)
 return removed
