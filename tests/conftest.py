@@ -20,7 +20,7 @@ from tests.support.browser_kit import chromium_path
 from tests.support.checks import assert_every_key_expires, assert_nothing_left
 from tests.support.fake_oauth.server import FakeOAuthServer
 from tests.support.inprocess import ApiClient
-from tests.support.processes import Databases, keys_without_ttl, start_redis
+from tests.support.processes import Databases, free_port, keys_without_ttl, start_redis
 from tests.support.socket_proxy_kit import ProxyKit, proxy_kit_for
 from tests.support.stack import Stack, running_stack
 from tests.support.tiers import mark_tiers
@@ -103,6 +103,13 @@ def upstream() -> Iterator[FakeOAuthServer]:
     server = FakeOAuthServer(port=0, tls=False).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def host_port() -> int:
+    """The port of a host app on another origin (it must be allowed before the API
+    starts), per module."""
+    return free_port()
 
 
 @pytest.fixture(scope="module")

@@ -40,18 +40,12 @@ from tests.support.browser_kit import (
 )
 from tests.support.cli_simulator import FULL_CODE, tokens_for
 from tests.support.fake_oauth import FakeOAuthServer, tokens_for_refresh
-from tests.support.processes import ROOT, Databases, cli_processes, free_port, wait_for
+from tests.support.processes import ROOT, Databases, cli_processes, wait_for
 from tests.support.stack import Stack, running_stack
 
 CODE = "page-code-4f2a9d81#page-state-77c1"
 WIDTH = 1280
 expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="module")
-def host_port() -> int:
-    """The port of a host app on another origin (it must be allowed before the API starts)."""
-    return free_port()
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from tests.support.browser_kit import (
 )
 from tests.support.cli_simulator import tokens_for
 from tests.support.fake_oauth import FakeOAuthServer, tokens_for_refresh
-from tests.support.processes import ROOT, Databases, cli_processes, free_port, wait_for
+from tests.support.processes import ROOT, Databases, cli_processes, wait_for
 from tests.support.stack import Stack, running_stack
 from vaporforge.webhooks import signature
 
@@ -55,11 +55,6 @@ def example_webhooks():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def host_port() -> int:
-    return free_port()
 
 
 @pytest.fixture(scope="module")
