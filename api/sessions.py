@@ -31,8 +31,7 @@ from api.schemas import (
 from vaporforge import defaults
 from vaporforge.access import bearer, digest, needs_ticket, user_digest
 from vaporforge.errors import (
-    BrokerError,
-    ErrorCode,
+    ClientKeyRequired,
     QueueUnreachable,
     SessionNotFound,
     TicketInvalid,
@@ -152,9 +151,8 @@ class Sessions(MethodView):
         if args.get("client_public_key") is not None:
             client_key = json.dumps(public_jwk(args["client_public_key"]))
         elif settings.require_client_key:
-            raise BrokerError("This broker only hands out sealed credentials: send "
-                              "client_public_key (an EC P-256 public JWK).",
-                              code=ErrorCode.CLIENT_KEY_REQUIRED)
+            raise ClientKeyRequired("This broker only hands out sealed credentials: send "
+                                    "client_public_key (an EC P-256 public JWK).")
         mode, taken = take_ticket(mode, named=args.get("mode") is not None)
         try:
             return self._create(mode, client_key, taken)
