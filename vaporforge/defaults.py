@@ -28,6 +28,8 @@ HEARTBEAT_TTL = 15
 
 CODE_POLL_INTERVAL = 2
 """Longest single blocking pop on the code list; bounds how fast cancel/expiry is seen."""
+WAKE_TTL = CODE_POLL_INTERVAL * 5
+"""How long a wake-up pushed on a code list waits for its worker's next pop."""
 
 REAP_INTERVAL = 30
 """How often each worker sweeps for orphaned login processes and containers."""

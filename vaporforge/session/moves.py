@@ -66,7 +66,7 @@ def end(store: SessionStore, session_id: str, event: Event, code: ErrorCode | st
     try:
         moved = apply(store, session_id, event, seen, fields=errors(code, message),
                       only_without_heartbeat=only_without_heartbeat, push=WAKE,
-                      push_ttl=defaults.CODE_POLL_INTERVAL * 5)
+                      push_ttl=defaults.WAKE_TTL)
     except (InvalidTransition, SessionNotFound):
         return False
     return moved.applied

@@ -224,7 +224,7 @@ class SessionStore:
         key = self.key(KeyKind.CODE, session_id)
         with self.redis.pipeline() as pipe:
             pipe.rpush(key, WAKE)
-            pipe.expire(key, defaults.CODE_POLL_INTERVAL * 5)
+            pipe.expire(key, defaults.WAKE_TTL)
             pipe.execute()
 
     def drop_codes(self, session_id: str) -> None:
