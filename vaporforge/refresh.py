@@ -17,8 +17,9 @@ Contract:
 - The token URL is https, or http on a loopback address (tests only); see
   :func:`vaporforge.access.url_allowed`.
 - ``timeout`` bounds the whole upstream request (connect, headers, body), not
-  each read; the answer is read at most 64 KiB far; an ``expires_in`` that is
-  not a finite number of seconds within a year is UpstreamUnavailable too.
+  each read; the answer is read at most ``defaults.REFRESH_MAX_ANSWER`` bytes far;
+  an ``expires_in`` that is not a finite number of seconds within a year is
+  UpstreamUnavailable too.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def relay_refresh(token_url: str, refresh_token: str, scope: str | None,
                   timeout: float) -> dict[str, Any]:
     """Relay one refresh grant; the new credentials, or RefreshRejected / UpstreamUnavailable.
 
-    ``timeout`` bounds the whole upstream request (connect at most 5 s of it).
+    ``timeout`` bounds the whole upstream request (connect at most
+    ``defaults.REFRESH_CONNECT_TIMEOUT`` of it).
     """
     body = grant_body(refresh_token, scope)
     try:

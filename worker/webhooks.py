@@ -13,10 +13,11 @@ that hand-off only.
   most ``WEBHOOK_MAX_ANSWER`` bytes.
 - **At least once.** A failed attempt (non-2xx, no connection, the deadline,
   a too large answer) is queued again as a new task message with a countdown,
-  1 s doubling up to 600 s, until ``WEBHOOK_RETRY_FOR`` (24 h) after the event
-  was first queued; then it is given up with one log line (its id and type only).
+  backing off as ``vaporforge.webhooks.backoff`` says, until
+  ``defaults.WEBHOOK_RETRY_FOR`` after the event was first queued; then it is
+  given up with one log line (its id and type only).
 - **A full pool** does not make the task wait: the event goes back to the queue,
-  not counted as an attempt, for 1 s doubling up to ``WEBHOOK_DEFER_MAX`` (60 s)
+  not counted as an attempt, for 1 s doubling up to ``WEBHOOK_DEFER_MAX``
   each time in a row it found the pool full.
 - **A stopping worker** (SIGTERM, warm shutdown): the pool takes nothing more; the
   events waiting in it go back to the queue without an attempt; attempts under way
