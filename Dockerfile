@@ -12,6 +12,8 @@ RUN pip install -r requirements.lock
 COPY vaporforge ./vaporforge
 COPY api ./api
 COPY worker ./worker
+# gunicorn's master reads it from /app: a bad setting stops it before any worker.
+COPY gunicorn.conf.py ./
 # The Docker socket proxy (docker-compose.yml, service docker-proxy).
 COPY deploy/socket-proxy ./deploy/socket-proxy
 RUN useradd --uid 10002 --no-create-home --shell /usr/sbin/nologin broker
