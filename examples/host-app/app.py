@@ -106,9 +106,11 @@ def create_app(broker: str, host_key: str, webhook_secret: str, users: dict[str,
         session.clear()
         return redirect("/", 303)
 
-    @app.post("/vaporforge/ticket")
-    def ticket() -> Any:
-        """A connect ticket for the signed-in user, minted with the host key."""
+    def ask_broker(path: str, body: dict[str, Any], what: str, refused: str,
+                   message: str) -> Any:
+        """POST ``body`` to the broker with the host key for the signed-in user (who
+        is put in it as ``end_user``), from this app's own pages only; the broker's
+        201 answer, or this app's JSON error response."""
         user = session.get("user")
         if not user:
             return jsonify(error={"code": "signed_out", "message": "Sign in first."}), 401
@@ -116,38 +118,34 @@ def create_app(broker: str, host_key: str, webhook_secret: str, users: dict[str,
         if request.headers.get("Origin") != own_origin():
             abort(403)
         try:
-            answer = requests.post(f"{broker}/api/auth/tickets", timeout=10,
+            answer = requests.post(f"{broker}{path}", timeout=10,
                                    headers={"Authorization": f"Bearer {host_key}"},
-                                   json={"end_user": user, "origin": own_origin()})
+                                   json={"end_user": user, **body})
         except requests.RequestException:
             return jsonify(error={"code": "broker_unreachable",
                                   "message": "The broker could not be reached."}), 502
         if answer.status_code != 201:
-            app.logger.warning("ticket refused by the broker: %s", answer.status_code)
-            return jsonify(error={"code": "ticket_refused",
-                                  "message": "The broker refused a ticket."}), 502
+            app.logger.warning("%s refused by the broker: %s", what, answer.status_code)
+            return jsonify(error={"code": refused, "message": message}), 502
+        return answer
+
+    @app.post("/vaporforge/ticket")
+    def ticket() -> Any:
+        """A connect ticket for the signed-in user, minted with the host key."""
+        answer = ask_broker("/api/auth/tickets", {"origin": own_origin()}, "ticket",
+                            "ticket_refused", "The broker refused a ticket.")
+        if not isinstance(answer, requests.Response):
+            return answer
         return jsonify(ticket=answer.json()["ticket"])
 
     @app.post("/vaporforge/disconnect")
     def disconnect() -> Any:
         """Revoke the signed-in user at the broker: its refresh grants stop working
         and a login of theirs under way ends (POST /api/auth/revocations)."""
-        user = session.get("user")
-        if not user:
-            return jsonify(error={"code": "signed_out", "message": "Sign in first."}), 401
-        if request.headers.get("Origin") != own_origin():
-            abort(403)
-        try:
-            answer = requests.post(f"{broker}/api/auth/revocations", timeout=10,
-                                   headers={"Authorization": f"Bearer {host_key}"},
-                                   json={"end_user": user})
-        except requests.RequestException:
-            return jsonify(error={"code": "broker_unreachable",
-                                  "message": "The broker could not be reached."}), 502
-        if answer.status_code != 201:
-            app.logger.warning("revocation refused by the broker: %s", answer.status_code)
-            return jsonify(error={"code": "revocation_refused",
-                                  "message": "The broker refused the revocation."}), 502
+        answer = ask_broker("/api/auth/revocations", {}, "revocation", "revocation_refused",
+                            "The broker refused the revocation.")
+        if not isinstance(answer, requests.Response):
+            return answer
         return jsonify(revoked_at=answer.json()["revoked_at"])
 
     @app.post("/vaporforge/webhook")
