@@ -28,6 +28,7 @@ from flask import Response, request
 
 from api.errors import error_response
 from vaporforge.errors import ErrorCode
+from vaporforge.json_depth import nests_deeper_than
 
 MAX_DEPTH = 8
 """Arrays and objects nested deeper than this are refused (the API's own bodies nest 2)."""
@@ -35,8 +36,6 @@ MAX_NUMBER_CHARS = 40
 """Longer numbers are refused (no field of the API takes a number anywhere near it)."""
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -47,20 +46,6 @@ class BodyRefused(ValueError):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def _too_deep(raw: bytes) -> bool:
-    """Whether arrays/objects nest deeper than MAX_DEPTH (brackets inside strings
-    do not count). An unterminated string can only make this count more."""
-    depth = 0
-    for bracket in _STRING.sub(b"", raw).translate(None, _NOT_BRACKET):
-        if bracket in b"[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        else:
-            depth -= 1
-    return False
 
 
 def _out_of_range() -> BodyRefused:
@@ -90,7 +75,7 @@ def _constant(name: str) -> Any:
 def parse(raw: bytes) -> Any:
     """The JSON value of ``raw``; raises :class:`BodyRefused` (never anything else
     for any input of at most ``MAX_BODY_BYTES``)."""
-    if _too_deep(raw):
+    if nests_deeper_than(raw, MAX_DEPTH):
         raise BodyRefused(ErrorCode.VALIDATION_ERROR,
                           f"The request body nests arrays or objects deeper than {MAX_DEPTH} "
                           "levels.")

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from vaporforge.json_depth import nests_deeper_than
+
 MAX_DEPTH = 16
 """No login container's body nests deeper; deeper is refused before json recurses."""
 
@@ -40,28 +42,6 @@ def _constant(name: str) -> Any:
     raise Malformed(f"{name} is not a JSON number")
 
 
-def _depth(text: str) -> int:
-    deepest = depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-            continue
-        if char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
 def json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, read strictly: UTF-8, no duplicate or case-twin
     keys at any depth, no non-ASCII keys, no NaN or Infinity, at most
@@ -72,7 +52,7 @@ def json_object(body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Malformed("the body is not UTF-8") from None
-    if _depth(text) > MAX_DEPTH:
+    if nests_deeper_than(body, MAX_DEPTH):
         raise Malformed(f"the body nests deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
